@@ -1,0 +1,94 @@
+// One registry of error codes for the library, the native addon and the server. Each code has the HTTP
+// status and OpenAI error type the server answers with; `HearthError` carries all three.
+
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error'
+
+interface CodeInfo {
+  status: number
+  type: ErrorType
+  description: string
+}
+
+export const errorCodes = {
+  // request problems (400)
+  invalid_parameter: { status: 400, type: 'invalid_request_error', description: 'a parameter is missing, of the wrong type or out of range' },
+  invalid_json: { status: 400, type: 'invalid_request_error', description: 'the body is not valid JSON' },
+  context_length_exceeded: { status: 400, type: 'invalid_request_error', description: 'prompt plus max_tokens does not fit the context' },
+  invalid_token: { status: 400, type: 'invalid_request_error', description: 'a token id is outside the vocabulary' },
+  invalid_grammar: { status: 400, type: 'invalid_request_error', description: 'a grammar does not parse' },
+  invalid_input: { status: 400, type: 'invalid_request_error', description: 'an input cannot be processed as given' },
+  unsupported_parameter: { status: 400, type: 'invalid_request_error', description: 'a parameter this model or server does not support' },
+  // authentication (401)
+  invalid_api_key: { status: 401, type: 'authentication_error', description: 'missing or wrong bearer token' },
+  // not found (404)
+  model_not_found: { status: 404, type: 'invalid_request_error', description: 'the model is not loaded here, or the model file does not exist' },
+  previous_response_not_found: { status: 404, type: 'invalid_request_error', description: 'previous_response_id names no stored response' },
+  response_not_found: { status: 404, type: 'invalid_request_error', description: 'no stored response has this id' },
+  not_found: { status: 404, type: 'not_found_error', description: 'no such route' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error', description: 'the route exists for another method' },
+  // size (413)
+  request_too_large: { status: 413, type: 'invalid_request_error', description: 'the body is larger than the configured limit' },
+  // load (429 / 503)
+  queue_full: { status: 429, type: 'rate_limit_error', description: 'every slot is busy and the wait queue is full' },
+  kv_cache_full: { status: 503, type: 'server_error', description: 'the KV cache cannot hold the request now' },
+  model_loading: { status: 503, type: 'server_error', description: 'the model is still loading' },
+  shutting_down: { status: 503, type: 'server_error', description: 'the server is draining for shutdown' },
+  // model files and native failures
+  invalid_model: { status: 400, type: 'invalid_request_error', description: 'the file is not a GGUF model' },
+  model_load_failed: { status: 500, type: 'server_error', description: 'llama.cpp could not load the model (truncated or unsupported file)' },
+  model_disposed: { status: 500, type: 'server_error', description: 'the model was unloaded' },
+  model_in_use: { status: 409, type: 'invalid_request_error', description: 'the model still has live contexts' },
+  context_failed: { status: 500, type: 'server_error', description: 'llama.cpp could not create a context (out of memory?)' },
+  context_disposed: { status: 500, type: 'server_error', description: 'the context was disposed' },
+  context_busy: { status: 500, type: 'server_error', description: 'a native call raced a decode step (a bug)' },
+  invalid_batch: { status: 500, type: 'server_error', description: 'the scheduler built an invalid batch (a bug)' },
+  invalid_sequence: { status: 500, type: 'server_error', description: 'a sequence id outside the context (a bug)' },
+  invalid_options: { status: 400, type: 'invalid_request_error', description: 'native options out of range' },
+  decode_failed: { status: 500, type: 'server_error', description: 'llama_decode failed' },
+  decode_aborted: { status: 500, type: 'server_error', description: 'llama_decode was aborted' },
+  tokenize_failed: { status: 500, type: 'server_error', description: 'tokenization failed' },
+  quantize_failed: { status: 500, type: 'server_error', description: 'quantization failed' },
+  internal_error: { status: 500, type: 'server_error', description: 'an unexpected failure' },
+} as const satisfies Record<string, CodeInfo>
+
+export type ErrorCode = keyof typeof errorCodes
+
+export class HearthError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly type: ErrorType
+  /** the request parameter at fault, named as on the wire (snake_case), or null */
+  readonly param: string | null
+
+  constructor(code: ErrorCode, message: string, param: string | null = null) {
+    super(message)
+    this.name = 'HearthError'
+    this.code = code
+    this.status = errorCodes[code].status
+    this.type = errorCodes[code].type
+    this.param = param
+  }
+}
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(errorCodes, code)
+}
+
+/** Turns anything thrown (native errors carry a `code`) into a HearthError. */
+export function toHearthError(err: unknown): HearthError {
+  if (err instanceof HearthError) return err
+  if (err instanceof Error) {
+    const code = (err as Error & { code?: unknown }).code
+    return new HearthError(isErrorCode(code) ? code : 'internal_error', err.message)
+  }
+  return new HearthError('internal_error', String(err))
+}
+
+export function invalidParam(param: string, message: string): HearthError {
+  return new HearthError('invalid_parameter', message, param)
+}

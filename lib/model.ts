@@ -1,0 +1,249 @@
+// Model: a loaded GGUF model with its generation context, scheduler, chat template and (lazily) an
+// embedding context. The public entry point of the library.
+import { availableParallelism } from 'node:os'
+import { basename, join } from 'node:path'
+import { ChatTemplate, type ChatMessage, type ChatRenderOptions } from './chat-template.js'
+import { HearthError, invalidParam, toHearthError } from './errors.js'
+import {
+  native,
+  packageRoot,
+  type NativeContext,
+  type NativeContextFacts,
+  type NativeEmbedder,
+  type NativeModel,
+  type NativeModelFacts,
+} from './native.js'
+import { samplingParams, type SamplingInput, type SamplingParams } from './params.js'
+import { Scheduler, type SchedulerStats } from './scheduler.js'
+import type { Sequence } from './sequence.js'
+import { TokenPieces } from './token-text.js'
+
+/** The built-in model: a 2.6M-parameter llama trained for hearth on Austen and the KJV (models/README.md). */
+export const defaultModelPath = join(packageRoot, 'models', 'austen-kjv-2.6m-f32.gguf')
+
+export interface ModelOptions {
+  /** tokens one sequence may hold (prompt + output); default min(trained context, 4096) */
+  contextSize?: number
+  /** sequences decoded together; default 8 */
+  parallel?: number
+  /** KV cells shared by all sequences (unified cache); default contextSize × parallel, at most 16384 */
+  kvSize?: number
+  /** tokens per decode step (prompt chunks + next tokens); default 512 */
+  batchSize?: number
+  /** physical batch for llama.cpp; default min(batchSize, 512) */
+  ubatchSize?: number
+  /** CPU threads for generation; default the number of CPUs */
+  threads?: number
+  /** CPU threads for prompt processing; default `threads` */
+  threadsBatch?: number
+  /** layers offloaded to the GPU in a GPU build; default all */
+  gpuLayers?: number
+  flashAttention?: 'auto' | 'on' | 'off'
+  /** requests that may wait for a slot; default 64 */
+  maxQueue?: number
+  /** reuse KV cells of earlier requests with a shared prompt prefix; default true */
+  promptCache?: boolean
+  /** context of the embedding context (longest input for embed()); default min(trained context, 2048) */
+  embeddingContextSize?: number
+  /** called with 0..1 while the weights load */
+  onProgress?: (progress: number) => void
+}
+
+export interface TokenizeOptions {
+  /** add BOS/EOS as the model wants (default true) */
+  addSpecial?: boolean
+  /** turn special-token text such as <|im_start|> into its token (default false) */
+  parseSpecial?: boolean
+}
+
+export interface GenerateOptions extends SamplingInput {
+  signal?: AbortSignal
+}
+
+export interface EmbeddingResult {
+  vectors: Float32Array[]
+  /** tokens read, all inputs together */
+  promptTokens: number
+}
+
+export class Model {
+  readonly path: string
+  /** the file name without .gguf: the id the server lists */
+  readonly id: string
+  readonly facts: Readonly<Omit<NativeModelFacts, 'metadata'>>
+  readonly metadata: Readonly<Record<string, string>>
+  readonly context: Readonly<NativeContextFacts>
+  readonly chatTemplate: ChatTemplate
+  readonly pieces: TokenPieces
+  readonly eog: Int32Array
+  readonly scheduler: Scheduler
+  readonly #native: NativeModel
+  readonly #ctx: NativeContext
+  readonly #options: ModelOptions
+  #embedder: Promise<NativeEmbedder> | null = null
+  #embedQueue: Promise<unknown> = Promise.resolve()
+  #disposed = false
+
+  private constructor(path: string, m: NativeModel, ctx: NativeContext, options: ModelOptions, parallel: number, contextSize: number) {
+    this.path = path
+    this.id = basename(path).replace(/\.gguf$/i, '')
+    this.#native = m
+    this.#ctx = ctx
+    this.#options = options
+    const { metadata, ...facts } = m.facts()
+    this.facts = facts
+    this.metadata = metadata
+    this.context = ctx.facts()
+    this.pieces = new TokenPieces(m.tokenPieces(false))
+    this.eog = m.eogTokens()
+    const special = (t: number) => (t >= 0 ? m.detokenize(Int32Array.of(t), false, true) : '')
+    this.chatTemplate = new ChatTemplate(facts.chatTemplate, { bos: special(facts.bos), eos: special(facts.eos) })
+    this.scheduler = new Scheduler(ctx, this.pieces, this.eog, {
+      nParallel: parallel,
+      maxQueue: options.maxQueue ?? 64,
+      nBatch: this.context.nBatch,
+      nCtx: this.context.nCtx,
+      nCtxSeq: contextSize,
+      promptCache: options.promptCache ?? true,
+    })
+  }
+
+  /** Loads weights and creates the generation context, off the JS thread. */
+  static async load(path: string = defaultModelPath, options: ModelOptions = {}): Promise<Model> {
+    const m = await native
+      .loadModel(path, { ...(options.gpuLayers !== undefined ? { gpuLayers: options.gpuLayers } : {}) }, options.onProgress)
+      .catch((err: unknown) => {
+        throw toHearthError(err)
+      })
+    try {
+      const facts = m.facts()
+      const contextSize = options.contextSize ?? Math.min(facts.nCtxTrain, 4096)
+      const parallel = options.parallel ?? 8
+      checkPositive('contextSize', contextSize)
+      checkPositive('parallel', parallel)
+      const kvSize = options.kvSize ?? Math.max(contextSize, Math.min(contextSize * parallel, 16384))
+      if (kvSize < contextSize) throw invalidParam('kvSize', 'kvSize must be at least contextSize')
+      const batchSize = options.batchSize ?? 512
+      const threads = options.threads ?? availableParallelism()
+      const ctx = await native.createContext(m, {
+        nCtx: kvSize,
+        nSeqMax: parallel,
+        nBatch: batchSize,
+        nUbatch: options.ubatchSize ?? Math.min(batchSize, 512),
+        threads,
+        threadsBatch: options.threadsBatch ?? threads,
+        kvUnified: true,
+        flashAttention: options.flashAttention ?? 'auto',
+      })
+      return new Model(path, m, ctx, options, parallel, contextSize)
+    } catch (err) {
+      m.dispose()
+      throw toHearthError(err)
+    }
+  }
+
+  tokenize(text: string, options: TokenizeOptions = {}): Int32Array {
+    return this.#native.tokenize(text, options.addSpecial ?? true, options.parseSpecial ?? false)
+  }
+
+  /** Text of `tokens`; special tokens are left out unless `special` is set. */
+  detokenize(tokens: Int32Array | number[], special = false): string {
+    return this.#native.detokenize(tokens instanceof Int32Array ? tokens : Int32Array.from(tokens), false, special)
+  }
+
+  /**
+   * Generates from a prompt (text is tokenized with BOS as the model wants). Iterate for text pieces;
+   * `seq.result` has the finish reason and token counts; `break` or `signal` cancels and frees the slot.
+   */
+  generate(prompt: string | Int32Array, options: GenerateOptions = {}): Sequence {
+    const { signal, ...sampling } = options
+    return this.submit(typeof prompt === 'string' ? this.tokenize(prompt) : prompt, samplingParams(sampling), signal)
+  }
+
+  /** Chat through the model's template; the fallback template's implied stop strings are added. */
+  chat(messages: ChatMessage[], options: GenerateOptions & ChatRenderOptions = {}): Sequence {
+    const { signal, addGenerationPrompt, tools, reasoningEffort, variables, ...sampling } = options
+    const prompt = this.chatPrompt(messages, { addGenerationPrompt, tools, reasoningEffort, variables })
+    const params = samplingParams(sampling)
+    return this.submit(prompt, this.withTemplateStops(params), signal)
+  }
+
+  /** Renders and tokenizes a chat; BOS is added unless the template already wrote it. */
+  chatPrompt(messages: ChatMessage[], options: ChatRenderOptions = {}): Int32Array {
+    const text = this.chatTemplate.render(messages, options)
+    const bosText = this.facts.bos >= 0 ? this.detokenize([this.facts.bos], true) : ''
+    const addBos = this.facts.addBos && !(bosText && text.startsWith(bosText))
+    const tokens = this.#native.tokenize(text, false, true)
+    if (!addBos) return tokens
+    const out = new Int32Array(tokens.length + 1)
+    out[0] = this.facts.bos
+    out.set(tokens, 1)
+    return out
+  }
+
+  withTemplateStops(params: SamplingParams): SamplingParams {
+    if (this.chatTemplate.stops.length === 0) return params
+    return { ...params, stop: [...params.stop, ...this.chatTemplate.stops.filter((s) => !params.stop.includes(s))] }
+  }
+
+  /** Queues validated parameters over prompt tokens (the server's entry point). */
+  submit(prompt: Int32Array, params: SamplingParams, signal?: AbortSignal): Sequence {
+    if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
+    return this.scheduler.submit(prompt, params, signal ? { signal } : {})
+  }
+
+  /** Pooled, L2-normalised embeddings, one vector per input. */
+  async embed(inputs: (string | Int32Array)[]): Promise<EmbeddingResult> {
+    if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
+    const tokens = inputs.map((x) => (typeof x === 'string' ? this.tokenize(x) : x))
+    const embedder = await this.#getEmbedder()
+    const { nCtx, nEmbd } = embedder.facts()
+    tokens.forEach((t, i) => {
+      if (t.length === 0) throw new HearthError('invalid_input', `input ${i} is empty`, 'input')
+      if (t.length > nCtx) throw new HearthError('context_length_exceeded', `input ${i} has ${t.length} tokens; the embedding context holds ${nCtx}`, 'input')
+    })
+    const offsets = new Int32Array(tokens.length + 1)
+    tokens.forEach((t, i) => (offsets[i + 1] = offsets[i]! + t.length))
+    const flat = new Int32Array(offsets[tokens.length]!)
+    tokens.forEach((t, i) => flat.set(t, offsets[i]!))
+    // one embed() at a time per embedder
+    const run = this.#embedQueue.then(() => embedder.embed(flat, offsets))
+    this.#embedQueue = run.catch(() => undefined)
+    const vectors = await run.catch((err: unknown) => {
+      throw toHearthError(err)
+    })
+    return {
+      vectors: tokens.map((_, i) => vectors.subarray(i * nEmbd, (i + 1) * nEmbd)),
+      promptTokens: flat.length,
+    }
+  }
+
+  #getEmbedder(): Promise<NativeEmbedder> {
+    this.#embedder ??= native.createEmbedder(this.#native, {
+      nCtx: this.#options.embeddingContextSize ?? Math.min(this.facts.nCtxTrain, 2048),
+      threads: this.#options.threads ?? availableParallelism(),
+    })
+    return this.#embedder
+  }
+
+  stats(): SchedulerStats {
+    return this.scheduler.stats()
+  }
+
+  /** Waits for running requests to end, then frees the contexts and the weights. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return
+    this.#disposed = true
+    await this.scheduler.close()
+    if (this.#embedder) {
+      await this.#embedQueue
+      ;(await this.#embedder.catch(() => null))?.dispose()
+    }
+    this.#ctx.dispose()
+    this.#native.dispose()
+  }
+}
+
+function checkPositive(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw invalidParam(name, `${name} must be a positive integer`)
+}

@@ -1,0 +1,511 @@
+// Continuous batching over one context and one unified KV cache.
+//
+// Each step decodes, in one native call, the next token of every generating sequence plus chunks of
+// waiting prompts within the step's token budget (chunked prefill), so a long prompt never stalls running
+// streams. Requests join and leave between steps; admission is first come, first served. Slots keep their
+// KV cells after a request ends, and a new request whose prompt shares a prefix with any slot reuses those
+// cells (shared, not recomputed). Cells are counted by reference so shared prefixes count once.
+import { HearthError, toHearthError } from './errors.js'
+import type { NativeContext, NativeStepResult } from './native.js'
+import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
+import { Sequence, type FinishReason, type SequenceResult, type TokenInfo } from './sequence.js'
+import { StopMatcher, TokenText, type TokenPieces } from './token-text.js'
+
+export interface SchedulerOptions {
+  /** sequences decoded together (the context's nSeqMax) */
+  nParallel: number
+  /** requests that may wait for a slot; more get `queue_full` (429) */
+  maxQueue: number
+  /** tokens per decode step (at most the context's nBatch) */
+  nBatch: number
+  /** KV cells in the context (unified: shared by all sequences) */
+  nCtx: number
+  /** positions one sequence may use: prompt plus generated tokens */
+  nCtxSeq: number
+  /** reuse KV cells of earlier requests with the same prompt prefix */
+  promptCache: boolean
+}
+
+export interface SchedulerStats {
+  slots: number
+  active: number
+  queued: number
+  usedCells: number
+  nCtx: number
+  steps: number
+  promptTokens: number
+  cachedTokens: number
+  generatedTokens: number
+}
+
+export interface SubmitOptions {
+  signal?: AbortSignal
+}
+
+class Slot {
+  readonly id: number
+  /** tokens whose KV cells this sequence id holds, at positions 0..n-1 */
+  tokens: number[] = []
+  /** ids of those cells, for reference counting of shared prefixes */
+  cells: number[] = []
+  active: Active | null = null
+  lastUsed = 0
+
+  constructor(id: number) {
+    this.id = id
+  }
+}
+
+// a sequence between admission and its end
+class Active {
+  readonly seq: Sequence
+  readonly slot: Slot
+  readonly text: TokenText
+  readonly stops: StopMatcher
+  /** sampled, not yet in the KV cache */
+  pending = -1
+  sampled: number[] = []
+  cancelled = false
+  readonly admittedAt: number
+  firstTokenAt = 0
+  cachedTokens = 0
+  queuedMs = 0
+
+  constructor(seq: Sequence, slot: Slot, pieces: TokenPieces) {
+    this.seq = seq
+    this.slot = slot
+    this.text = new TokenText(pieces)
+    this.stops = new StopMatcher(seq.params.stop)
+    this.admittedAt = performance.now()
+  }
+
+  get prefilling(): boolean {
+    return this.pending < 0 && this.sampled.length === 0
+  }
+}
+
+interface Queued {
+  seq: Sequence
+  at: number
+}
+
+interface BatchEntry {
+  active: Active
+  tokens: number[]
+  /** index into the step's sampled tokens, or -1 */
+  sample: number
+}
+
+export class Scheduler {
+  readonly #ctx: NativeContext
+  readonly #pieces: TokenPieces
+  readonly #eog: Set<number>
+  readonly #eogArray: Int32Array
+  readonly #opts: SchedulerOptions
+  readonly #slots: Slot[]
+  readonly #queue: Queued[] = []
+  /** active sequences in admission order */
+  #active: Active[] = []
+  readonly #cellRefs = new Map<number, number>()
+  #nextCell = 0
+  #running = false
+  #closed = false
+  #idle: (() => void) | null = null
+  #stats = { steps: 0, promptTokens: 0, cachedTokens: 0, generatedTokens: 0 }
+
+  constructor(ctx: NativeContext, pieces: TokenPieces, eog: Int32Array, opts: SchedulerOptions) {
+    this.#ctx = ctx
+    this.#pieces = pieces
+    this.#eog = new Set(eog)
+    this.#eogArray = eog
+    this.#opts = opts
+    this.#slots = Array.from({ length: opts.nParallel }, (_, i) => new Slot(i))
+  }
+
+  get options(): Readonly<SchedulerOptions> {
+    return this.#opts
+  }
+
+  stats(): SchedulerStats {
+    return {
+      slots: this.#slots.length,
+      active: this.#active.length,
+      queued: this.#queue.length,
+      usedCells: this.#cellRefs.size,
+      nCtx: this.#opts.nCtx,
+      ...this.#stats,
+    }
+  }
+
+  /**
+   * Queues a generation. Throws HearthError: `context_length_exceeded` (400) when the prompt plus
+   * maxTokens can never fit, `queue_full` (429) or `kv_cache_full` (503) when it cannot wait.
+   */
+  submit(prompt: Int32Array, params: SamplingParams, options: SubmitOptions = {}): Sequence {
+    if (this.#closed) throw new HearthError('shutting_down', 'the server is shutting down')
+    if (prompt.length === 0) throw new HearthError('invalid_input', 'the prompt is empty', 'prompt')
+    const need = prompt.length + Math.max(1, params.maxTokens ?? 1)
+    if (need > this.#opts.nCtxSeq) {
+      throw new HearthError(
+        'context_length_exceeded',
+        `this request needs ${need} tokens (${prompt.length} in the prompt + ${params.maxTokens ?? 1} to generate) ` +
+          `but the context holds ${this.#opts.nCtxSeq}; shorten the prompt or lower max_tokens`,
+        params.maxTokens ? 'max_tokens' : 'messages',
+      )
+    }
+    const seq = new Sequence(prompt, params, params.seed ?? randomSeed(), (s) => this.#cancel(s))
+    if (params.maxTokens === 0) {
+      queueMicrotask(() => seq.end(this.#result(seq, 'length', null, 0, [], 0, performance.now())))
+      return seq
+    }
+    if (this.#queue.length >= this.#opts.maxQueue) {
+      const slotFree = this.#slots.some((s) => s.active === null)
+      if (slotFree) throw new HearthError('kv_cache_full', 'the KV cache is full and the wait queue too; retry shortly')
+      throw new HearthError('queue_full', `all ${this.#slots.length} slots are busy and ${this.#queue.length} requests wait; retry shortly`)
+    }
+    this.#queue.push({ seq, at: performance.now() })
+    options.signal?.addEventListener('abort', () => seq.cancel(), { once: true })
+    if (options.signal?.aborted) seq.cancel()
+    this.#kick()
+    return seq
+  }
+
+  /** Stops taking requests and resolves when every admitted and queued request has ended. */
+  async close(): Promise<void> {
+    this.#closed = true
+    if (!this.#running && this.#active.length === 0 && this.#queue.length === 0) return
+    await new Promise<void>((resolve) => (this.#idle = resolve))
+  }
+
+  #kick(): void {
+    if (this.#running) return
+    this.#running = true
+    // setImmediate: requests arriving in the same I/O phase join the first step together
+    setImmediate(() => void this.#loop())
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      for (;;) {
+        this.#reap()
+        this.#admit()
+        const batch = this.#build()
+        if (!batch) break
+        let result: NativeStepResult
+        try {
+          result = await this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
+        } catch (err) {
+          this.#failBatch(batch.entries, toHearthError(err))
+          continue
+        }
+        this.#stats.steps++
+        this.#distribute(batch.entries, result)
+      }
+    } finally {
+      this.#running = false
+      if (this.#queue.length > 0 || this.#active.length > 0) this.#kick()
+      else if (this.#idle) this.#idle()
+    }
+  }
+
+  #cancel(seq: Sequence): void {
+    const q = this.#queue.findIndex((x) => x.seq === seq)
+    if (q !== -1) {
+      this.#queue.splice(q, 1)
+      seq.end(this.#result(seq, 'cancelled', null, 0, [], 0, performance.now()))
+      return
+    }
+    const a = this.#active.find((x) => x.seq === seq)
+    if (!a) return
+    a.cancelled = true
+    this.#finish(a, 'cancelled')
+    // the slot itself is released by #reap() before the next step (a step may be in flight now)
+    this.#kick()
+  }
+
+  #reap(): void {
+    if (this.#active.some((a) => a.cancelled)) {
+      for (const a of this.#active) if (a.cancelled) this.#release(a)
+      this.#active = this.#active.filter((a) => !a.cancelled)
+    }
+  }
+
+  #release(a: Active): void {
+    a.slot.active = null
+    a.slot.lastUsed = performance.now()
+  }
+
+  // ---- admission and the prompt cache ----
+
+  #admit(): void {
+    while (this.#queue.length > 0) {
+      const free = this.#slots.filter((s) => s.active === null)
+      if (free.length === 0) return
+      const { seq, at } = this.#queue[0]!
+      if (!this.#place(seq, at, free)) return // first come, first served: the head waits for KV space
+      this.#queue.shift()
+    }
+  }
+
+  #lcp(a: number[], b: Int32Array): number {
+    const n = Math.min(a.length, b.length)
+    let i = 0
+    while (i < n && a[i] === b[i]) i++
+    return i
+  }
+
+  #place(seq: Sequence, queuedAt: number, free: Slot[]): boolean {
+    const prompt = seq.prompt
+    // the free slot to use: the longest cached prefix, else the least recently used
+    let target = free[0]!
+    let targetLcp = -1
+    for (const s of free) {
+      const l = this.#opts.promptCache ? this.#lcp(s.tokens, prompt) : 0
+      if (l > targetLcp || (l === targetLcp && s.lastUsed < target.lastUsed)) {
+        target = s
+        targetLcp = l
+      }
+    }
+    // a longer prefix held by another slot (busy or free) is shared into the target
+    let donor: Slot | null = null
+    let donorLcp = targetLcp
+    if (this.#opts.promptCache) {
+      for (const s of this.#slots) {
+        if (s === target) continue
+        const l = this.#lcp(s.tokens, prompt)
+        if (l > donorLcp) {
+          donor = s
+          donorLcp = l
+        }
+      }
+    }
+    let reuse = donor ? donorLcp : targetLcp
+    if (reuse >= prompt.length) reuse = prompt.length - 1 // the last prompt token is decoded again for its logits
+
+    // KV space: cells held by running sequences + this prompt's new cells + one per running sequence
+    const held = this.#heldByActive()
+    const fresh = prompt.length - reuse
+    if (held + fresh + this.#active.length + 1 > this.#opts.nCtx) return false
+
+    if (donor) {
+      this.#truncate(target, 0)
+      this.#ctx.seqCopy(donor.id, target.id, 0, reuse)
+      target.tokens = donor.tokens.slice(0, reuse)
+      target.cells = donor.cells.slice(0, reuse)
+      for (const c of target.cells) this.#cellRefs.set(c, (this.#cellRefs.get(c) ?? 0) + 1)
+    } else {
+      this.#truncate(target, reuse)
+    }
+    this.#ctx.setSampler(
+      target.id,
+      toNativeSampler(seq.params, this.#eogArray, seq.seed),
+      seq.params.repeatPenalty !== 1 || seq.params.presencePenalty !== 0 || seq.params.frequencyPenalty !== 0 ? prompt : undefined,
+    )
+    const a = new Active(seq, target, this.#pieces)
+    a.cachedTokens = reuse
+    a.queuedMs = a.admittedAt - queuedAt
+    target.active = a
+    this.#active.push(a)
+    this.#stats.promptTokens += prompt.length
+    this.#stats.cachedTokens += reuse
+    return true
+  }
+
+  #heldByActive(): number {
+    // cells referenced by running sequences (shared prefixes counted once)
+    const seen = new Set<number>()
+    for (const a of this.#active) for (const c of a.slot.cells) seen.add(c)
+    return seen.size
+  }
+
+  /** Drops the slot's cells from position n on. */
+  #truncate(slot: Slot, n: number): void {
+    if (slot.tokens.length <= n) return
+    this.#ctx.seqRemove(slot.id, n, -1)
+    for (let i = n; i < slot.cells.length; i++) this.#unref(slot.cells[i]!)
+    slot.tokens.length = n
+    slot.cells.length = n
+  }
+
+  #unref(cell: number): void {
+    const r = this.#cellRefs.get(cell)!
+    if (r <= 1) this.#cellRefs.delete(cell)
+    else this.#cellRefs.set(cell, r - 1)
+  }
+
+  /** Frees cached cells of idle slots, least recently used first, until `need` cells are free. */
+  #makeRoom(need: number): boolean {
+    while (this.#opts.nCtx - this.#cellRefs.size < need) {
+      let victim: Slot | null = null
+      for (const s of this.#slots) {
+        if (s.active === null && s.tokens.length > 0 && (!victim || s.lastUsed < victim.lastUsed)) victim = s
+      }
+      if (!victim) return false
+      this.#truncate(victim, 0)
+    }
+    return true
+  }
+
+  // ---- one step ----
+
+  #build(): { tokens: Int32Array; positions: Int32Array; seqIds: Int32Array; sampleAt: Int32Array; entries: BatchEntry[] } | null {
+    if (this.#active.length === 0) return null
+    const entries: BatchEntry[] = []
+    let nDecode = 0
+    for (const a of this.#active) if (a.pending >= 0) nDecode++
+    // every generating sequence needs one cell; stop the newest ones if even that does not fit
+    while (nDecode > 0 && !this.#makeRoom(nDecode)) {
+      const newest = [...this.#active].reverse().find((a) => a.pending >= 0)!
+      this.#finish(newest, 'length')
+      this.#release(newest)
+      this.#active = this.#active.filter((a) => a !== newest)
+      nDecode--
+    }
+    let budget = this.#opts.nBatch
+    let nSample = 0
+    for (const a of this.#active) {
+      if (a.pending < 0) continue
+      entries.push({ active: a, tokens: [a.pending], sample: nSample++ })
+      budget--
+    }
+    for (const a of this.#active) {
+      if (budget <= 0) break
+      if (!a.prefilling) continue
+      const inBatch = this.#opts.nBatch - budget
+      const done = a.slot.tokens.length
+      const want = Math.min(budget, a.seq.prompt.length - done)
+      this.#makeRoom(inBatch + want) // best effort: a smaller chunk still makes progress
+      const n = Math.min(want, this.#opts.nCtx - this.#cellRefs.size - inBatch)
+      if (n <= 0) break
+      const last = done + n === a.seq.prompt.length
+      entries.push({ active: a, tokens: Array.from(a.seq.prompt.subarray(done, done + n)), sample: last ? nSample++ : -1 })
+      budget -= n
+    }
+    if (entries.length === 0) return null
+    const total = this.#opts.nBatch - budget
+    const tokens = new Int32Array(total)
+    const positions = new Int32Array(total)
+    const seqIds = new Int32Array(total)
+    const sampleAt = new Int32Array(nSample)
+    let i = 0
+    for (const e of entries) {
+      const start = e.active.slot.tokens.length
+      for (let k = 0; k < e.tokens.length; k++, i++) {
+        tokens[i] = e.tokens[k]!
+        positions[i] = start + k
+        seqIds[i] = e.active.slot.id
+      }
+      if (e.sample >= 0) sampleAt[e.sample] = i - 1
+    }
+    return { tokens, positions, seqIds, sampleAt, entries }
+  }
+
+  #distribute(entries: BatchEntry[], r: NativeStepResult): void {
+    const now = performance.now()
+    for (const e of entries) {
+      const slot = e.active.slot
+      for (const t of e.tokens) {
+        const cell = this.#nextCell++
+        slot.tokens.push(t)
+        slot.cells.push(cell)
+        this.#cellRefs.set(cell, 1)
+      }
+      e.active.pending = -1
+    }
+    for (const e of entries) {
+      if (e.sample < 0) continue
+      const a = e.active
+      if (a.cancelled) continue
+      const token = r.tokens[e.sample]!
+      a.sampled.push(token)
+      this.#stats.generatedTokens++
+      if (a.firstTokenAt === 0) a.firstTokenAt = now
+      const info: TokenInfo = { id: token, logprob: null, top: [] }
+      if (a.seq.params.logprobs || a.seq.params.topLogprobs > 0) {
+        info.logprob = r.logprobs[e.sample]!
+        for (let k = 0; k < Math.min(r.nTop, a.seq.params.topLogprobs); k++) {
+          info.top.push({ id: r.topIds[e.sample * r.nTop + k]!, logprob: r.topLogprobs[e.sample * r.nTop + k]! })
+        }
+      }
+      if (this.#eog.has(token) && !a.seq.params.ignoreEos) {
+        a.seq.emit({ text: this.#finalText(a), token: null })
+        this.#end(a, a.stops.stopped !== null ? 'stop' : 'eos')
+        continue
+      }
+      let text = a.stops.push(a.text.push(token))
+      if (a.stops.stopped !== null) {
+        a.seq.emit({ text, token: info })
+        this.#end(a, 'stop')
+        continue
+      }
+      const full = a.seq.params.maxTokens !== null && a.sampled.length >= a.seq.params.maxTokens
+      const noRoom = a.slot.tokens.length + 1 > this.#opts.nCtxSeq
+      if (full || noRoom) {
+        text += this.#finalText(a)
+        a.seq.emit({ text, token: info })
+        this.#end(a, a.stops.stopped !== null ? 'stop' : 'length')
+        continue
+      }
+      a.seq.emit({ text, token: info })
+      a.pending = token
+    }
+  }
+
+  // what is left when generation ends: an unfinished UTF-8 character is dropped, held-back text that
+  // turned out not to be a stop string is released
+  #finalText(a: Active): string {
+    const text = a.stops.push(a.text.flush())
+    return a.stops.stopped !== null ? text : text + a.stops.flush()
+  }
+
+  #end(a: Active, reason: FinishReason): void {
+    this.#finish(a, reason)
+    this.#release(a)
+    this.#active = this.#active.filter((x) => x !== a)
+  }
+
+  #finish(a: Active, reason: FinishReason, error: HearthError | null = null): void {
+    a.seq.end(this.#result(a.seq, reason, error, a.cachedTokens, a.sampled, a.queuedMs, a.admittedAt, a.firstTokenAt, a.stops.stopped))
+  }
+
+  #failBatch(entries: BatchEntry[], err: HearthError): void {
+    for (const e of entries) {
+      const a = e.active
+      this.#truncate(a.slot, 0)
+      // the failed step's cells are in an unknown state: drop everything this sequence id holds
+      this.#ctx.seqRemove(a.slot.id)
+      if (!a.seq.done) this.#finish(a, 'error', err)
+      this.#release(a)
+    }
+    const failed = new Set(entries.map((e) => e.active))
+    this.#active = this.#active.filter((a) => !failed.has(a))
+  }
+
+  #result(
+    seq: Sequence,
+    finishReason: FinishReason,
+    error: HearthError | null,
+    cachedTokens: number,
+    tokens: number[],
+    queuedMs: number,
+    admittedAt: number,
+    firstTokenAt = 0,
+    stopString: string | null = null,
+  ): SequenceResult {
+    const now = performance.now()
+    return {
+      finishReason,
+      stopString,
+      promptTokens: seq.prompt.length,
+      cachedTokens,
+      completionTokens: tokens.length,
+      tokens: tokens.slice(),
+      error,
+      timings: {
+        queuedMs,
+        promptMs: firstTokenAt ? firstTokenAt - admittedAt : now - admittedAt,
+        generateMs: firstTokenAt ? now - firstTokenAt : 0,
+      },
+    }
+  }
+}

@@ -1,0 +1,32 @@
+// Helpers shared by every native object: errors with a string code, and llama.cpp log routing.
+// Errors never cross the N-API boundary as C++ exceptions: they become JS Error objects whose
+// `code` is one of the native codes listed in lib/errors.ts.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+// JS thread only. Makes an Error with `code` set.
+Napi::Error make_error(Napi::Env env, const char * code, const std::string & message);
+
+// JS thread only. Throws make_error(...) into JS and returns undefined, for `return throw_error(...)`.
+Napi::Value throw_error(Napi::Env env, const char * code, const std::string & message);
+
+// Installs hearth's llama.cpp/ggml log callback. Messages at or above `level` go to stderr
+// (0 = debug, 1 = info, 2 = warn, 3 = error, 4 = none); errors are also kept per thread.
+void log_init(int level);
+void log_set_level(int level);
+
+// Any thread. The first error line llama.cpp logged on this thread since the last call (the cause; later
+// lines only repeat that loading failed), then clears them.
+std::string log_take_errors();
+
+// Reads an optional numeric/boolean/string option from a JS object.
+int32_t     opt_int (const Napi::Object & o, const char * key, int32_t def);
+double      opt_num (const Napi::Object & o, const char * key, double def);
+bool        opt_bool(const Napi::Object & o, const char * key, bool def);
+std::string opt_str (const Napi::Object & o, const char * key, const std::string & def);
+
+// Copies a JS Int32Array (or throws a TypeError and returns false).
+bool read_i32_array(const Napi::Value & v, std::vector<int32_t> & out, const char * what);

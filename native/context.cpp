@@ -1,0 +1,405 @@
+#include "context.h"
+
+#include "addon.h"
+#include "common.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+// maps llama_decode's return codes to hearth's error codes
+static const char * decode_error_code(int32_t rc) {
+    switch (rc) {
+        case 1:  return "kv_cache_full";
+        case 2:  return "decode_aborted";
+        case -1: return "invalid_batch";
+        default: return "decode_failed";
+    }
+}
+
+static llama_context_params context_params_from(const Napi::Object & o, int32_t n_ctx_train) {
+    llama_context_params p = llama_context_default_params();
+    p.n_ctx           = (uint32_t) opt_int(o, "nCtx", std::min(n_ctx_train, 4096));
+    p.n_seq_max       = (uint32_t) opt_int(o, "nSeqMax", 1);
+    p.n_batch         = (uint32_t) opt_int(o, "nBatch", 512);
+    p.n_ubatch        = (uint32_t) opt_int(o, "nUbatch", std::min<int32_t>(p.n_batch, 512));
+    p.n_threads       = opt_int(o, "threads", p.n_threads);
+    p.n_threads_batch = opt_int(o, "threadsBatch", p.n_threads);
+    p.kv_unified      = opt_bool(o, "kvUnified", true);
+    p.no_perf         = true;
+    std::string fa = opt_str(o, "flashAttention", "auto");
+    p.flash_attn_type = fa == "on" ? LLAMA_FLASH_ATTN_TYPE_ENABLED : fa == "off" ? LLAMA_FLASH_ATTN_TYPE_DISABLED : LLAMA_FLASH_ATTN_TYPE_AUTO;
+    return p;
+}
+
+class create_worker : public Napi::AsyncWorker {
+  public:
+    create_worker(Napi::Env env, std::shared_ptr<model_handle> model, llama_context_params params)
+        : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)), model(std::move(model)), params(params) {}
+
+    ~create_worker() override {
+        if (ctx) llama_free(ctx);
+    }
+
+    Napi::Promise promise() { return deferred.Promise(); }
+
+    // worker thread: no napi
+    void Execute() override {
+        log_take_errors();
+        ctx = llama_init_from_model(model->model, params);
+        if (!ctx) {
+            std::string details = log_take_errors();
+            SetError("failed to create a context" + (details.empty() ? std::string() : ": " + details));
+        }
+    }
+
+    void OnOK() override {
+        Napi::Env env = Env();
+        Napi::Object obj = addon_data(env)->context_ctor.New({
+            Napi::External<llama_context>::New(env, ctx),
+            Napi::External<std::shared_ptr<model_handle>>::New(env, &model),
+        });
+        ctx = nullptr;
+        deferred.Resolve(obj);
+    }
+
+    void OnError(const Napi::Error & err) override {
+        model->n_contexts--;
+        deferred.Reject(make_error(Env(), "context_failed", err.Message()).Value());
+    }
+
+  private:
+    Napi::Promise::Deferred       deferred;
+    std::shared_ptr<model_handle> model;
+    llama_context_params          params;
+    llama_context *               ctx = nullptr;
+};
+
+Napi::Value Context::create(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    Napi::Object model_obj = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object();
+    if (model_obj.IsEmpty() || !model_obj.InstanceOf(addon_data(env)->model_ctor.Value())) {
+        Napi::TypeError::New(env, "createContext needs a Model").ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    Model * m = Model::Unwrap(model_obj);
+    if (!m->check_alive(env)) return env.Undefined();
+    Napi::Object opts = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+    llama_context_params params = context_params_from(opts, llama_model_n_ctx_train(m->model));
+    if (params.n_seq_max < 1 || params.n_seq_max > llama_max_parallel_sequences()) {
+        return throw_error(env, "invalid_options", "nSeqMax must be between 1 and " + std::to_string(llama_max_parallel_sequences()));
+    }
+    m->handle->n_contexts++; // counted from now so the model cannot be disposed under the worker
+    auto * worker = new create_worker(env, m->handle, params);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+}
+
+Napi::Function Context::define(Napi::Env env) {
+    return DefineClass(env, "Context", {
+        InstanceMethod<&Context::facts>("facts"),
+        InstanceMethod<&Context::set_sampler>("setSampler"),
+        InstanceMethod<&Context::seq_remove>("seqRemove"),
+        InstanceMethod<&Context::seq_copy>("seqCopy"),
+        InstanceMethod<&Context::seq_range>("seqRange"),
+        InstanceMethod<&Context::clear>("clear"),
+        InstanceMethod<&Context::step>("step"),
+        InstanceMethod<&Context::dispose>("dispose"),
+    });
+}
+
+Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(info) {
+    if (!info[0].IsExternal() || !info[1].IsExternal()) {
+        Napi::TypeError::New(info.Env(), "Context objects come from createContext()").ThrowAsJavaScriptException();
+        return;
+    }
+    ctx       = info[0].As<Napi::External<llama_context>>().Data();
+    model     = *info[1].As<Napi::External<std::shared_ptr<model_handle>>>().Data();
+    n_batch   = (int32_t) llama_n_batch(ctx);
+    n_seq_max = (int32_t) llama_n_seq_max(ctx);
+    samplers.resize(n_seq_max);
+    batch = llama_batch_init(n_batch, 0, 1);
+}
+
+Context::~Context() {
+    release();
+}
+
+void Context::release() {
+    if (!ctx) return;
+    samplers.clear();
+    llama_batch_free(batch);
+    batch = {};
+    llama_free(ctx);
+    ctx = nullptr;
+    model->n_contexts--;
+    model.reset();
+}
+
+bool Context::check_idle(Napi::Env env) {
+    if (!ctx) {
+        throw_error(env, "context_disposed", "the context was disposed");
+        return false;
+    }
+    if (busy) {
+        throw_error(env, "context_busy", "a decode step is in flight on this context");
+        return false;
+    }
+    return true;
+}
+
+bool Context::check_seq(Napi::Env env, const Napi::Value & v, int32_t & seq) {
+    if (!v.IsNumber()) {
+        Napi::TypeError::New(env, "sequence id must be a number").ThrowAsJavaScriptException();
+        return false;
+    }
+    seq = v.As<Napi::Number>().Int32Value();
+    if (seq < 0 || seq >= n_seq_max) {
+        throw_error(env, "invalid_sequence", "sequence id " + std::to_string(seq) + " is outside 0.." + std::to_string(n_seq_max - 1));
+        return false;
+    }
+    return true;
+}
+
+Napi::Value Context::facts(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!ctx) return throw_error(env, "context_disposed", "the context was disposed");
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("nCtx", llama_n_ctx(ctx));
+    o.Set("nCtxSeq", llama_n_ctx_seq(ctx));
+    o.Set("nBatch", llama_n_batch(ctx));
+    o.Set("nUbatch", llama_n_ubatch(ctx));
+    o.Set("nSeqMax", llama_n_seq_max(ctx));
+    o.Set("nThreads", llama_n_threads(ctx));
+    o.Set("nThreadsBatch", llama_n_threads_batch(ctx));
+    return o;
+}
+
+// setSampler(seq, params | null, promptTokens?: Int32Array): params as in lib/native.ts SamplerParams;
+// promptTokens are fed to the repetition penalties.
+Napi::Value Context::set_sampler(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    int32_t seq;
+    if (!check_idle(env) || !check_seq(env, info[0], seq)) return env.Undefined();
+    if (!info[1].IsObject()) {
+        samplers[seq].reset();
+        return env.Undefined();
+    }
+    Napi::Object o = info[1].As<Napi::Object>();
+    sampler_params p;
+    p.temperature       = (float) opt_num(o, "temperature", p.temperature);
+    p.top_k             = opt_int(o, "topK", p.top_k);
+    p.top_p             = (float) opt_num(o, "topP", p.top_p);
+    p.min_p             = (float) opt_num(o, "minP", p.min_p);
+    p.repeat_penalty    = (float) opt_num(o, "repeatPenalty", p.repeat_penalty);
+    p.repeat_last_n     = opt_int(o, "repeatLastN", p.repeat_last_n);
+    p.presence_penalty  = (float) opt_num(o, "presencePenalty", p.presence_penalty);
+    p.frequency_penalty = (float) opt_num(o, "frequencyPenalty", p.frequency_penalty);
+    p.seed              = (uint32_t) opt_num(o, "seed", p.seed);
+    p.logprobs          = opt_bool(o, "logprobs", false);
+    p.n_top_logprobs    = std::max(0, std::min(opt_int(o, "topLogprobs", 0), 20));
+    p.grammar           = opt_str(o, "grammar", "");
+    Napi::Value bias = o.Get("logitBias");
+    if (bias.IsTypedArray()) {
+        // Float32Array of [token, bias, token, bias, ...]
+        Napi::Float32Array b = bias.As<Napi::Float32Array>();
+        int32_t n_vocab = llama_vocab_n_tokens(model->vocab);
+        for (size_t i = 0; i + 1 < b.ElementLength(); i += 2) {
+            int32_t tok = (int32_t) b[i];
+            if (tok < 0 || tok >= n_vocab) {
+                return throw_error(env, "invalid_token", "logit_bias token " + std::to_string(tok) + " is outside the vocabulary");
+            }
+            p.logit_bias.push_back({tok, b[i + 1]});
+        }
+    }
+    std::string error;
+    std::unique_ptr<seq_sampler> s = sampler_init(p, model->vocab, (int32_t) llama_n_ctx(ctx), error);
+    if (!s) return throw_error(env, "invalid_grammar", error);
+    if (info[2].IsTypedArray()) {
+        std::vector<int32_t> prompt;
+        if (!read_i32_array(info[2], prompt, "promptTokens")) return env.Undefined();
+        sampler_accept_prompt(*s, prompt.data(), prompt.size());
+    }
+    samplers[seq] = std::move(s);
+    return env.Undefined();
+}
+
+// seqRemove(seq, p0 = -1, p1 = -1) -> boolean: drops the sequence's cells in [p0, p1) (all by default)
+Napi::Value Context::seq_remove(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    int32_t seq;
+    if (!check_idle(env) || !check_seq(env, info[0], seq)) return env.Undefined();
+    int32_t p0 = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+    int32_t p1 = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
+    return Napi::Boolean::New(env, llama_memory_seq_rm(llama_get_memory(ctx), seq, p0, p1));
+}
+
+// seqCopy(src, dst, p0 = -1, p1 = -1): dst shares src's cells in [p0, p1) (no copy in a unified cache)
+Napi::Value Context::seq_copy(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    int32_t src, dst;
+    if (!check_idle(env) || !check_seq(env, info[0], src) || !check_seq(env, info[1], dst)) return env.Undefined();
+    int32_t p0 = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
+    int32_t p1 = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
+    llama_memory_seq_cp(llama_get_memory(ctx), src, dst, p0, p1);
+    return env.Undefined();
+}
+
+// seqRange(seq) -> [minPos, maxPos], [-1, -1] when the sequence is empty
+Napi::Value Context::seq_range(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    int32_t seq;
+    if (!check_idle(env) || !check_seq(env, info[0], seq)) return env.Undefined();
+    llama_memory_t mem = llama_get_memory(ctx);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out[0u] = Napi::Number::New(env, llama_memory_seq_pos_min(mem, seq));
+    out[1u] = Napi::Number::New(env, llama_memory_seq_pos_max(mem, seq));
+    return out;
+}
+
+Napi::Value Context::clear(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!check_idle(env)) return env.Undefined();
+    llama_memory_clear(llama_get_memory(ctx), true);
+    for (auto & s : samplers) s.reset();
+    return env.Undefined();
+}
+
+// One decode step for the whole batch.
+class step_worker : public Napi::AsyncWorker {
+  public:
+    step_worker(Napi::Object self, Context * c)
+        : Napi::AsyncWorker(self.Env()), deferred(Napi::Promise::Deferred::New(self.Env())), self(Napi::Persistent(self)), c(c) {}
+
+    Napi::Promise promise() { return deferred.Promise(); }
+
+    std::vector<int32_t> tokens, pos, seqs, sample_at;
+
+    // worker thread: no napi
+    void Execute() override {
+        const int64_t t0 = llama_time_us();
+        const int32_t n = (int32_t) tokens.size();
+        llama_batch & b = c->batch;
+        b.n_tokens = n;
+        for (int32_t i = 0; i < n; i++) {
+            b.token[i]     = tokens[i];
+            b.pos[i]       = pos[i];
+            b.n_seq_id[i]  = 1;
+            b.seq_id[i][0] = seqs[i];
+            b.logits[i]    = 0;
+        }
+        for (int32_t idx : sample_at) b.logits[idx] = 1;
+        log_take_errors();
+        rc = n > 0 ? llama_decode(c->ctx, b) : 0;
+        const int64_t t1 = llama_time_us();
+        decode_us = (double) (t1 - t0);
+        if (rc != 0) {
+            std::string details = log_take_errors();
+            SetError("llama_decode returned " + std::to_string(rc) + (details.empty() ? "" : ": " + details));
+            return;
+        }
+        const int32_t n_vocab = llama_vocab_n_tokens(c->model->vocab);
+        const size_t m = sample_at.size();
+        n_top = 0;
+        for (int32_t idx : sample_at) {
+            seq_sampler * s = c->samplers[seqs[idx]].get();
+            if (s) n_top = std::max(n_top, s->n_top_logprobs);
+        }
+        out_tokens.resize(m);
+        out_logprobs.resize(m);
+        out_top_ids.assign(m * n_top, -1);
+        out_top_logprobs.assign(m * n_top, NAN);
+        for (size_t k = 0; k < m; k++) {
+            const int32_t idx = sample_at[k];
+            const float * logits = llama_get_logits_ith(c->ctx, idx);
+            sampled_token t = sampler_sample(c->samplers[seqs[idx]].get(), logits, n_vocab, c->scratch,
+                                             out_top_ids.data() + k * n_top, out_top_logprobs.data() + k * n_top);
+            out_tokens[k]   = t.id;
+            out_logprobs[k] = t.logprob;
+        }
+        sample_us = (double) (llama_time_us() - t1);
+    }
+
+    void OnOK() override {
+        c->busy = false;
+        Napi::Env env = Env();
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("tokens", to_array<Napi::Int32Array>(env, out_tokens));
+        o.Set("logprobs", to_array<Napi::Float32Array>(env, out_logprobs));
+        o.Set("nTop", n_top);
+        o.Set("topIds", to_array<Napi::Int32Array>(env, out_top_ids));
+        o.Set("topLogprobs", to_array<Napi::Float32Array>(env, out_top_logprobs));
+        o.Set("decodeUs", decode_us);
+        o.Set("sampleUs", sample_us);
+        deferred.Resolve(o);
+    }
+
+    void OnError(const Napi::Error & err) override {
+        c->busy = false;
+        Napi::Error e = make_error(Env(), decode_error_code(rc), err.Message());
+        e.Value().Set("rc", rc);
+        deferred.Reject(e.Value());
+    }
+
+  private:
+    template <typename A, typename T>
+    static A to_array(Napi::Env env, const std::vector<T> & v) {
+        A a = A::New(env, v.size());
+        if (!v.empty()) memcpy(a.Data(), v.data(), v.size() * sizeof(T));
+        return a;
+    }
+
+    Napi::Promise::Deferred deferred;
+    Napi::ObjectReference   self; // keeps the context alive while the worker runs
+    Context *               c;
+    int32_t                 rc = 0;
+    int32_t                 n_top = 0;
+    double                  decode_us = 0, sample_us = 0;
+    std::vector<int32_t>    out_tokens, out_top_ids;
+    std::vector<float>      out_logprobs, out_top_logprobs;
+};
+
+// step(tokens, positions, seqIds, sampleAt) -> Promise<StepResult>
+//   tokens/positions/seqIds: Int32Array of the same length (at most nBatch), one entry per token;
+//   sampleAt: Int32Array of batch indices whose logits are sampled with their sequence's sampler.
+Napi::Value Context::step(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!check_idle(env)) return env.Undefined();
+    auto * w = new step_worker(info.This().As<Napi::Object>(), this);
+    auto fail = [&](const char * code, const std::string & msg) {
+        delete w;
+        return throw_error(env, code, msg);
+    };
+    if (!read_i32_array(info[0], w->tokens, "tokens") || !read_i32_array(info[1], w->pos, "positions") ||
+        !read_i32_array(info[2], w->seqs, "seqIds") || !read_i32_array(info[3], w->sample_at, "sampleAt")) {
+        delete w;
+        return env.Undefined();
+    }
+    const size_t n = w->tokens.size();
+    if (w->pos.size() != n || w->seqs.size() != n) {
+        return fail("invalid_batch", "tokens, positions and seqIds must have the same length");
+    }
+    if ((int32_t) n > n_batch) {
+        return fail("invalid_batch", "batch of " + std::to_string(n) + " tokens exceeds nBatch " + std::to_string(n_batch));
+    }
+    const int32_t n_vocab = llama_vocab_n_tokens(model->vocab);
+    for (size_t i = 0; i < n; i++) {
+        if (w->tokens[i] < 0 || w->tokens[i] >= n_vocab) return fail("invalid_token", "token id " + std::to_string(w->tokens[i]) + " is outside the vocabulary");
+        if (w->seqs[i] < 0 || w->seqs[i] >= n_seq_max) return fail("invalid_sequence", "sequence id " + std::to_string(w->seqs[i]) + " is out of range");
+    }
+    for (int32_t idx : w->sample_at) {
+        if (idx < 0 || (size_t) idx >= n) return fail("invalid_batch", "sampleAt index " + std::to_string(idx) + " is outside the batch");
+    }
+    busy = true;
+    Napi::Promise promise = w->promise();
+    w->Queue();
+    return promise;
+}
+
+Napi::Value Context::dispose(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (busy) return throw_error(env, "context_busy", "a decode step is in flight on this context");
+    release();
+    return env.Undefined();
+}

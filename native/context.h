@@ -1,0 +1,51 @@
+// Context: one llama_context with n_seq_max sequences (slots) on one unified KV cache, and the per-slot
+// samplers. JS drives it one decode step at a time: step() takes the tokens of every active sequence
+// (prompt chunks and next tokens mixed), runs llama_decode and the samplers on a worker thread, and
+// settles with the sampled tokens as typed arrays.
+//
+// Threading contract: while a step is in flight (`busy`), only the worker thread touches the llama_context
+// and the samplers; every other method throws `context_busy`. The JS scheduler therefore changes
+// sequences and samplers only between steps.
+#pragma once
+
+#include <napi.h>
+
+#include "model.h"
+#include "sampler.h"
+
+#include <memory>
+#include <vector>
+
+class Context : public Napi::ObjectWrap<Context> {
+  public:
+    static Napi::Function define(Napi::Env env);
+
+    // createContext(model, options) -> Promise<Context>; allocates the KV cache on a worker thread.
+    static Napi::Value create(const Napi::CallbackInfo & info);
+
+    explicit Context(const Napi::CallbackInfo & info);
+    ~Context() override;
+
+    std::shared_ptr<model_handle>             model;
+    llama_context *                           ctx = nullptr;
+    std::vector<std::unique_ptr<seq_sampler>> samplers; // one per sequence, null = greedy
+    std::vector<llama_token_data>             scratch;  // worker thread: candidates for sampling
+    llama_batch                               batch = {};
+    int32_t                                   n_batch = 0;
+    int32_t                                   n_seq_max = 0;
+    bool                                      busy = false;
+
+  private:
+    bool check_idle(Napi::Env env);
+    bool check_seq(Napi::Env env, const Napi::Value & v, int32_t & seq);
+    void release();
+
+    Napi::Value facts(const Napi::CallbackInfo & info);
+    Napi::Value set_sampler(const Napi::CallbackInfo & info);
+    Napi::Value seq_remove(const Napi::CallbackInfo & info);
+    Napi::Value seq_copy(const Napi::CallbackInfo & info);
+    Napi::Value seq_range(const Napi::CallbackInfo & info);
+    Napi::Value clear(const Napi::CallbackInfo & info);
+    Napi::Value step(const Napi::CallbackInfo & info);
+    Napi::Value dispose(const Napi::CallbackInfo & info);
+};

@@ -1,0 +1,31 @@
+// Embedder: a llama_context in embedding mode that turns batches of token sequences into pooled,
+// L2-normalised vectors. Pooling follows the model (mean, CLS or last); a model that declares none
+// (a plain generative model) gets mean pooling. One embed() runs at a time; each input must fit nCtx.
+#pragma once
+
+#include <napi.h>
+
+#include "model.h"
+
+#include <memory>
+
+class Embedder : public Napi::ObjectWrap<Embedder> {
+  public:
+    static Napi::Function define(Napi::Env env);
+
+    // createEmbedder(model, options) -> Promise<Embedder>
+    static Napi::Value create(const Napi::CallbackInfo & info);
+
+    explicit Embedder(const Napi::CallbackInfo & info);
+    ~Embedder() override;
+
+    std::shared_ptr<model_handle> model;
+    llama_context *               ctx = nullptr;
+    bool                          busy = false;
+
+  private:
+    void release();
+    Napi::Value facts(const Napi::CallbackInfo & info);
+    Napi::Value embed(const Napi::CallbackInfo & info);
+    Napi::Value dispose(const Napi::CallbackInfo & info);
+};
