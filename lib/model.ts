@@ -146,9 +146,15 @@ export class Model {
     return this.#native.tokenize(text, options.addSpecial ?? true, options.parseSpecial ?? false)
   }
 
-  /** Text of `tokens`; special tokens are left out unless `special` is set. */
+  /**
+   * Text of `tokens`, the inverse of tokenize(): BOS/EOS and the tokenizer's leading space are removed.
+   * With `special`, special tokens are rendered as their text and nothing is removed.
+   */
   detokenize(tokens: Int32Array | number[], special = false): string {
-    return this.#native.detokenize(tokens instanceof Int32Array ? tokens : Int32Array.from(tokens), false, special)
+    let t = tokens instanceof Int32Array ? tokens : Int32Array.from(tokens)
+    // llama.cpp keeps the leading space when it strips BOS itself; strip BOS here so it goes too
+    if (!special && t.length > 0 && t[0] === this.facts.bos) t = t.subarray(1)
+    return this.#native.detokenize(t, !special, special)
   }
 
   /**
