@@ -36,7 +36,10 @@ export interface SamplingParams {
   ignoreEos: boolean
 }
 
-export type SamplingInput = Partial<Omit<SamplingParams, 'logitBias' | 'stop'>> & {
+/** What callers pass: any subset; null or undefined means the default. */
+export type SamplingInput = {
+  [K in Exclude<keyof SamplingParams, 'logitBias' | 'stop'>]?: SamplingParams[K] | null
+} & {
   logitBias?: Map<number, number> | Record<string, number> | null
   stop?: string | string[] | null
 }

@@ -1,0 +1,144 @@
+// `hearth serve`: flags, environment variables, the load progress bar, and a clean drain on SIGINT/SIGTERM.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { defaultModelPath } from '../lib/model.js'
+import { packageRoot } from '../lib/native.js'
+import { startServer } from './app.js'
+import { defaultConfig, type ServerConfig } from './state.js'
+
+const USAGE = `Usage: hearth serve [options]
+
+Serves a GGUF model over an OpenAI-compatible API (default http://127.0.0.1:1234/v1).
+
+Options (environment variable in brackets):
+  --model FILE         GGUF model to serve; default the built-in model      [HEARTH_MODEL]
+  --host HOST          address to bind; default 127.0.0.1                     [HEARTH_HOST]
+  --port N             port; default 1234 (0 picks a free one)                [HEARTH_PORT]
+  --ctx N              tokens per sequence (prompt + output); default the
+                       model's trained context, at most 4096                  [HEARTH_CTX]
+  --parallel N         sequences decoded together; default 8                 [HEARTH_PARALLEL]
+  --kv-size N          KV cache cells shared by all sequences;
+                       default ctx x parallel, at most 16384                  [HEARTH_KV_SIZE]
+  --batch N            tokens per decode step; default 512                    [HEARTH_BATCH]
+  --threads N          CPU threads; default all CPUs                          [HEARTH_THREADS]
+  --gpu-layers N       layers offloaded in a GPU build; default all           [HEARTH_GPU_LAYERS]
+  --max-queue N        requests that may wait for a slot; default 64         [HEARTH_MAX_QUEUE]
+  --no-prompt-cache    do not reuse KV cells across requests                  [HEARTH_PROMPT_CACHE=0]
+  --api-key KEY        require "Authorization: Bearer KEY" on /v1 routes      [HEARTH_API_KEY]
+  --cors ORIGINS       allowed browser origins, comma-separated, or *         [HEARTH_CORS]
+  --body-limit BYTES   largest request body; default 16777216                 [HEARTH_BODY_LIMIT]
+  --responses N        stored responses kept for previous_response_id; 1000  [HEARTH_RESPONSES]
+  --quiet              no request log                                         [HEARTH_QUIET=1]
+  -h, --help           this help
+  -v, --version        hearth's version
+`
+
+function intOption(name: string, raw: string | undefined, min: number): number | undefined {
+  if (raw === undefined || raw === '') return undefined
+  const v = Number(raw)
+  if (!Number.isInteger(v) || v < min) throw new Error(`hearth: --${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`)
+  return v
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      model: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      ctx: { type: 'string' },
+      parallel: { type: 'string' },
+      'kv-size': { type: 'string' },
+      batch: { type: 'string' },
+      threads: { type: 'string' },
+      'gpu-layers': { type: 'string' },
+      'max-queue': { type: 'string' },
+      'no-prompt-cache': { type: 'boolean' },
+      'api-key': { type: 'string' },
+      cors: { type: 'string' },
+      'body-limit': { type: 'string' },
+      responses: { type: 'string' },
+      quiet: { type: 'boolean' },
+    },
+  })
+  const pick = (flag: string | undefined, name: string) => flag ?? env[name]
+  const modelOptions: ServerConfig['modelOptions'] = {}
+  const set = <K extends keyof ServerConfig['modelOptions']>(k: K, v: ServerConfig['modelOptions'][K] | undefined) => {
+    if (v !== undefined) modelOptions[k] = v
+  }
+  set('contextSize', intOption('ctx', pick(values.ctx, 'HEARTH_CTX'), 1))
+  set('parallel', intOption('parallel', pick(values.parallel, 'HEARTH_PARALLEL'), 1))
+  set('kvSize', intOption('kv-size', pick(values['kv-size'], 'HEARTH_KV_SIZE'), 1))
+  set('batchSize', intOption('batch', pick(values.batch, 'HEARTH_BATCH'), 1))
+  set('threads', intOption('threads', pick(values.threads, 'HEARTH_THREADS'), 1))
+  set('gpuLayers', intOption('gpu-layers', pick(values['gpu-layers'], 'HEARTH_GPU_LAYERS'), -1))
+  set('maxQueue', intOption('max-queue', pick(values['max-queue'], 'HEARTH_MAX_QUEUE'), 0))
+  if (values['no-prompt-cache'] || env.HEARTH_PROMPT_CACHE === '0') modelOptions.promptCache = false
+  const cors = pick(values.cors, 'HEARTH_CORS')
+  return {
+    ...defaultConfig,
+    modelPath: pick(values.model, 'HEARTH_MODEL') ?? defaultModelPath,
+    host: pick(values.host, 'HEARTH_HOST') ?? defaultConfig.host,
+    port: intOption('port', pick(values.port, 'HEARTH_PORT'), 0) ?? defaultConfig.port,
+    modelOptions,
+    apiKey: pick(values['api-key'], 'HEARTH_API_KEY') || null,
+    cors: cors ? cors.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    bodyLimit: intOption('body-limit', pick(values['body-limit'], 'HEARTH_BODY_LIMIT'), 1) ?? defaultConfig.bodyLimit,
+    responseStoreSize: intOption('responses', pick(values.responses, 'HEARTH_RESPONSES'), 0) ?? defaultConfig.responseStoreSize,
+    logRequests: !(values.quiet || env.HEARTH_QUIET === '1'),
+  }
+}
+
+function progressBar(p: number): void {
+  const width = 30
+  const done = Math.round(p * width)
+  process.stdout.write(`\rloading [${'#'.repeat(done)}${' '.repeat(width - done)}] ${Math.round(p * 100)}%`)
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  if (command === '-v' || command === '--version') {
+    const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }
+    console.log(pkg.version)
+    return
+  }
+  if (command !== 'serve' || rest.includes('-h') || rest.includes('--help')) {
+    process.stdout.write(USAGE)
+    if (command !== 'serve' && command !== '-h' && command !== '--help' && command !== undefined) process.exitCode = 2
+    return
+  }
+  const config = parseConfig(rest)
+  const tty = process.stdout.isTTY === true
+  const server = await startServer(config, tty ? progressBar : undefined)
+  console.log(`hearth: listening on ${server.url} (loading ${config.modelPath})`)
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.log(`hearth: ${signal} again, exiting now`)
+      process.exit(1)
+    }
+    stopping = true
+    const busy = server.state.model?.stats()
+    console.log(`hearth: ${signal}: draining ${busy ? busy.active + busy.queued : 0} requests`)
+    void server.close().then(() => process.exit(0))
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  try {
+    const model = await server.ready
+    if (tty) process.stdout.write('\n')
+    const c = model.context
+    console.log(
+      `hearth: serving ${model.id} (${model.facts.description}, ${c.nSeqMax} parallel, ${model.scheduler.options.nCtxSeq} tokens per sequence, ` +
+        `${c.nCtx} KV cells, ${c.nThreads} threads) at ${server.url}/v1`,
+    )
+  } catch (err) {
+    if (tty) process.stdout.write('\n')
+    console.error(`hearth: cannot load ${config.modelPath}: ${(err as Error).message}`)
+    await server.close()
+    process.exit(1)
+  }
+}

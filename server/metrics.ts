@@ -1,0 +1,67 @@
+// Prometheus metrics: request counts, tokens, sequences, and latency histograms, rendered as text.
+
+class Histogram {
+  readonly buckets: number[]
+  readonly counts: number[]
+  sum = 0
+  count = 0
+
+  constructor(buckets: number[]) {
+    this.buckets = buckets
+    this.counts = buckets.map(() => 0)
+  }
+
+  observe(v: number): void {
+    this.sum += v
+    this.count++
+    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]!) this.counts[i]!++
+  }
+
+  render(name: string, help: string): string {
+    const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`]
+    this.buckets.forEach((b, i) => lines.push(`${name}_bucket{le="${b}"} ${this.counts[i]}`))
+    lines.push(`${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${this.sum}`, `${name}_count ${this.count}`)
+    return lines.join('\n')
+  }
+}
+
+export interface Gauges {
+  active: number
+  queued: number
+  usedCells: number
+  cells: number
+  loaded: boolean
+}
+
+export class Metrics {
+  readonly #requests = new Map<string, number>()
+  promptTokens = 0
+  cachedTokens = 0
+  generatedTokens = 0
+  readonly ttft = new Histogram([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
+  readonly tokenGap = new Histogram([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
+
+  request(route: string, status: number): void {
+    const key = `route="${route}",status="${status}"`
+    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1)
+  }
+
+  render(g: Gauges): string {
+    const out: string[] = []
+    const counter = (name: string, help: string, v: number) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${v}`)
+    const gauge = (name: string, help: string, v: number) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${v}`)
+    out.push('# HELP hearth_requests_total HTTP requests by route and status', '# TYPE hearth_requests_total counter')
+    for (const [labels, v] of this.#requests) out.push(`hearth_requests_total{${labels}} ${v}`)
+    counter('hearth_prompt_tokens_total', 'prompt tokens received', this.promptTokens)
+    counter('hearth_prompt_cached_tokens_total', 'prompt tokens served from the prompt cache', this.cachedTokens)
+    counter('hearth_generated_tokens_total', 'tokens generated', this.generatedTokens)
+    gauge('hearth_sequences_active', 'sequences decoding now', g.active)
+    gauge('hearth_sequences_queued', 'requests waiting for a slot', g.queued)
+    gauge('hearth_kv_cells_used', 'KV cache cells in use (shared prefixes once)', g.usedCells)
+    gauge('hearth_kv_cells', 'KV cache cells in all', g.cells)
+    gauge('hearth_model_loaded', '1 once the model is loaded', g.loaded ? 1 : 0)
+    out.push(this.ttft.render('hearth_time_to_first_token_seconds', 'time from request to first generated token'))
+    out.push(this.tokenGap.render('hearth_time_per_output_token_seconds', 'time between generated tokens of one sequence'))
+    return out.join('\n') + '\n'
+  }
+}

@@ -1,0 +1,38 @@
+// The route table: one line per route. Handlers get the shared state, the reply and the parsed JSON body
+// (POST) or path parameters (GET/DELETE); they throw HearthError for OpenAI-shaped error replies.
+import { chatCompletions } from './chat-completions.js'
+import { completions } from './completions.js'
+import { embeddings } from './embeddings.js'
+import type { Reply } from './http.js'
+import { getModel, health, listModels, metrics } from './info.js'
+import { createResponse, deleteResponse, getResponse } from './responses.js'
+import type { ServerState } from './state.js'
+
+export type Handler = (state: ServerState, reply: Reply, body: unknown, params: string[]) => void | Promise<void>
+
+export interface Route {
+  method: 'get' | 'post' | 'del'
+  path: string
+  /** needs the API key when one is configured */
+  auth: boolean
+  /** reads and parses a JSON body first */
+  body: boolean
+  handler: Handler
+}
+
+const get = (path: string, handler: Handler, auth = true): Route => ({ method: 'get', path, auth, body: false, handler })
+const post = (path: string, handler: Handler): Route => ({ method: 'post', path, auth: true, body: true, handler })
+const del = (path: string, handler: Handler): Route => ({ method: 'del', path, auth: true, body: false, handler })
+
+export const routes: Route[] = [
+  get('/health', health, false),
+  get('/metrics', metrics, false),
+  get('/v1/models', listModels),
+  get('/v1/models/:id', (s, r, _, [id]) => getModel(s, r, id!)),
+  post('/v1/chat/completions', chatCompletions),
+  post('/v1/completions', completions),
+  post('/v1/embeddings', embeddings),
+  post('/v1/responses', createResponse),
+  get('/v1/responses/:id', (s, r, _, [id]) => getResponse(s, r, id!)),
+  del('/v1/responses/:id', (s, r, _, [id]) => deleteResponse(s, r, id!)),
+]

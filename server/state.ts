@@ -1,0 +1,74 @@
+// What every handler shares: the configuration, the loaded model (or its loading progress), metrics and the
+// response store.
+import { basename, resolve } from 'node:path'
+import { HearthError } from '../lib/errors.js'
+import type { Model, ModelOptions } from '../lib/model.js'
+import { Metrics } from './metrics.js'
+import { ResponseStore } from './response-store.js'
+
+export interface ServerConfig {
+  host: string
+  port: number
+  modelPath: string
+  modelOptions: ModelOptions
+  /** every /v1 route needs `Authorization: Bearer <apiKey>` when set */
+  apiKey: string | null
+  /** allowed CORS origins; ['*'] for any; empty = no CORS headers */
+  cors: string[]
+  /** largest request body in bytes */
+  bodyLimit: number
+  /** stored responses for previous_response_id */
+  responseStoreSize: number
+  responseTtlMs: number
+  /** one log line per request on stdout */
+  logRequests: boolean
+}
+
+export const defaultConfig: Omit<ServerConfig, 'modelPath'> = {
+  host: '127.0.0.1',
+  port: 1234,
+  modelOptions: {},
+  apiKey: null,
+  cors: [],
+  bodyLimit: 16 * 1024 * 1024,
+  responseStoreSize: 1000,
+  responseTtlMs: 60 * 60 * 1000,
+  logRequests: false,
+}
+
+export class ServerState {
+  readonly config: ServerConfig
+  readonly metrics = new Metrics()
+  readonly responses: ResponseStore
+  readonly startedAt = Math.floor(Date.now() / 1000)
+  model: Model | null = null
+  loadProgress = 0
+  loadError: HearthError | null = null
+  draining = false
+
+  constructor(config: ServerConfig) {
+    this.config = config
+    this.responses = new ResponseStore(config.responseStoreSize, config.responseTtlMs)
+  }
+
+  /** Names the loaded model answers to: its id, its file name and its path. */
+  modelNames(m: Model): string[] {
+    return [m.id, basename(m.path), m.path, resolve(m.path)]
+  }
+
+  /**
+   * The model a request asks for: the loaded one when `name` is empty or names it; otherwise
+   * model_not_found (404). model_loading (503) until it has loaded.
+   */
+  resolveModel(name: string | null | undefined): Model {
+    if (this.draining) throw new HearthError('shutting_down', 'the server is shutting down')
+    if (!this.model) {
+      if (this.loadError) throw this.loadError
+      throw new HearthError('model_loading', `the model is loading (${Math.round(this.loadProgress * 100)}%)`)
+    }
+    if (name && !this.modelNames(this.model).includes(name)) {
+      throw new HearthError('model_not_found', `The model \`${name}\` does not exist or is not loaded; this server serves \`${this.model.id}\``, 'model')
+    }
+    return this.model
+  }
+}
