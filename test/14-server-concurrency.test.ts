@@ -1,0 +1,92 @@
+// Many clients at once: streams all complete with correct shapes, an aborted stream frees its slot at once,
+// and admission past the queue is a 429 with Retry-After.
+import t from 'tap'
+import { post, startTestServer } from './server-helpers.js'
+
+const MODEL = 'austen-kjv-2.6m-f32'
+const long = { model: MODEL, messages: [{ role: 'user' as const, content: 'Tell me a long story.' }], max_tokens: 200, temperature: 0.8, ignore_eos: true }
+
+async function gauge(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1])
+}
+
+t.test('16 concurrent streams all complete with correct shapes', async (t) => {
+  const { client } = await startTestServer(t)
+  const runs = Array.from({ length: 16 }, async (_, i) => {
+    const stream = await client.chat.completions.create({
+      model: MODEL, messages: [{ role: 'user', content: `Question ${i}: who is Emma?` }], max_tokens: 20 + i, temperature: 0.9, seed: i,
+      stream: true, stream_options: { include_usage: true }, logit_bias: { 2: -100 },
+    })
+    let text = ''
+    let finish = null
+    let usage = null
+    let roles = 0
+    for await (const c of stream) {
+      if (c.usage) usage = c.usage
+      const ch = c.choices[0]
+      if (!ch) continue
+      if (ch.delta.role) roles++
+      text += ch.delta.content ?? ''
+      finish = ch.finish_reason ?? finish
+    }
+    return { text, finish, usage, roles, i }
+  })
+  const results = await Promise.all(runs)
+  for (const r of results) {
+    t.equal(r.roles, 1, `stream ${r.i}: one role delta`)
+    t.equal(r.finish, 'length', `stream ${r.i}: finished`)
+    t.equal(r.usage?.completion_tokens, 20 + r.i, `stream ${r.i}: its own token count`)
+    t.ok(r.text.length > 0)
+  }
+})
+
+t.test('an aborted stream frees its slot at once', async (t) => {
+  const { client, url, baseURL } = await startTestServer(t, ['--parallel', '2'])
+  const controllers = [new AbortController(), new AbortController()]
+  const streams = await Promise.all(controllers.map((c) => client.chat.completions.create({ ...long, stream: true }, { signal: c.signal })))
+  const reading = streams.map(async (s) => {
+    let n = 0
+    try {
+      for await (const _ of s) n++
+    } catch {
+      // aborted
+    }
+    return n
+  })
+  await new Promise((r) => setTimeout(r, 150))
+  t.equal(await gauge(url, 'hearth_sequences_active'), 2, 'both slots busy')
+  controllers.forEach((c) => c.abort())
+  const counts = await Promise.all(reading)
+  t.ok(counts.every((n) => n < 200), 'the streams were cut short')
+  // a request that needs every slot completes at once
+  const both = await Promise.all([0, 1].map((i) => post(`${baseURL}/chat/completions`, { ...long, max_tokens: 5, seed: i })))
+  t.same(both.map((r) => r.status), [200, 200])
+  t.equal(await gauge(url, 'hearth_sequences_active'), 0, 'nothing left running')
+
+  // a non-streaming request whose client goes away is cancelled too
+  const ctrl = new AbortController()
+  const pending = fetch(`${baseURL}/chat/completions`, { method: 'POST', body: JSON.stringify({ ...long, max_tokens: 250 }), headers: { 'content-type': 'application/json' }, signal: ctrl.signal }).catch(() => null)
+  await new Promise((r) => setTimeout(r, 100))
+  ctrl.abort()
+  await pending
+  await new Promise((r) => setTimeout(r, 50))
+  t.equal(await gauge(url, 'hearth_sequences_active'), 0, 'the abandoned request stopped')
+})
+
+t.test('past the queue: 429 with Retry-After', async (t) => {
+  const { baseURL, url } = await startTestServer(t, ['--parallel', '1', '--max-queue', '1'])
+  const first = post(`${baseURL}/chat/completions`, long)
+  await new Promise((r) => setTimeout(r, 50))
+  const second = post(`${baseURL}/chat/completions`, { ...long, max_tokens: 3 })
+  await new Promise((r) => setTimeout(r, 50))
+  t.equal(await gauge(url, 'hearth_sequences_queued'), 1, 'one request waits')
+  const third = await post(`${baseURL}/chat/completions`, long)
+  t.equal(third.status, 429)
+  t.equal(third.json.error.code, 'queue_full')
+  t.equal(third.json.error.type, 'rate_limit_error')
+  t.equal(third.headers.get('retry-after'), '1')
+  const [a, b] = await Promise.all([first, second])
+  t.equal(a.status, 200)
+  t.equal(b.status, 200, 'the queued request ran once the slot was free')
+})
