@@ -70,6 +70,9 @@ class Active {
   firstTokenAt = 0
   cachedTokens = 0
   queuedMs = 0
+  /** an earlier sequence still prefilling the prefix this one shares: wait for its cells instead of computing them again */
+  waitFor: Active | null = null
+  waitUpTo = 0
 
   constructor(seq: Sequence, slot: Slot, pieces: TokenPieces) {
     this.seq = seq
@@ -82,6 +85,16 @@ class Active {
   get prefilling(): boolean {
     return this.pending < 0 && this.sampled.length === 0
   }
+}
+
+/** A shared prefix shorter than this is recomputed rather than waited for. */
+const MIN_SHARED_WAIT = 16
+
+function lcp(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = Math.min(a.length, b.length)
+  let i = 0
+  while (i < n && a[i] === b[i]) i++
+  return i
 }
 
 interface Queued {
@@ -109,6 +122,8 @@ export class Scheduler {
   readonly #cellRefs = new Map<number, number>()
   #nextCell = 0
   #running = false
+  /** a native step is in flight: slots and samplers may not change until it settles */
+  #stepping = false
   #closed = false
   #idle: (() => void) | null = null
   #stats = { steps: 0, promptTokens: 0, cachedTokens: 0, generatedTokens: 0 }
@@ -158,12 +173,15 @@ export class Scheduler {
       queueMicrotask(() => seq.end(this.#result(seq, 'length', null, 0, [], 0, performance.now())))
       return seq
     }
-    if (this.#queue.length >= this.#opts.maxQueue) {
-      const slotFree = this.#slots.some((s) => s.active === null)
-      if (slotFree) throw new HearthError('kv_cache_full', 'the KV cache is full and the wait queue too; retry shortly')
-      throw new HearthError('queue_full', `all ${this.#slots.length} slots are busy and ${this.#queue.length} requests wait; retry shortly`)
+    const entry = { seq, at: performance.now() }
+    this.#queue.push(entry)
+    if (!this.#stepping) this.#admit()
+    const waiting = this.#waiting()
+    if (waiting.count > this.#opts.maxQueue && this.#queue.at(-1) === entry) {
+      this.#queue.pop()
+      if (waiting.slotFree) throw new HearthError('kv_cache_full', 'the KV cache cannot hold this request now and the wait queue is full; retry shortly')
+      throw new HearthError('queue_full', `all ${this.#slots.length} slots are busy and ${this.#opts.maxQueue} requests wait; retry shortly`)
     }
-    this.#queue.push({ seq, at: performance.now() })
     options.signal?.addEventListener('abort', () => seq.cancel(), { once: true })
     if (options.signal?.aborted) seq.cancel()
     this.#kick()
@@ -192,11 +210,14 @@ export class Scheduler {
         const batch = this.#build()
         if (!batch) break
         let result: NativeStepResult
+        this.#stepping = true
         try {
           result = await this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
         } catch (err) {
           this.#failBatch(batch.entries, toHearthError(err))
           continue
+        } finally {
+          this.#stepping = false
         }
         this.#stats.steps++
         this.#distribute(batch.entries, result)
@@ -225,7 +246,12 @@ export class Scheduler {
 
   #reap(): void {
     if (this.#active.some((a) => a.cancelled)) {
-      for (const a of this.#active) if (a.cancelled) this.#release(a)
+      for (const a of this.#active) {
+        if (!a.cancelled) continue
+        // the prompt stays cached for a retry; what a cancelled request generated is dropped now
+        this.#truncate(a.slot, Math.min(a.slot.tokens.length, a.seq.prompt.length))
+        this.#release(a)
+      }
       this.#active = this.#active.filter((a) => !a.cancelled)
     }
   }
@@ -247,68 +273,113 @@ export class Scheduler {
     }
   }
 
-  #lcp(a: number[], b: Int32Array): number {
-    const n = Math.min(a.length, b.length)
-    let i = 0
-    while (i < n && a[i] === b[i]) i++
-    return i
-  }
-
   #place(seq: Sequence, queuedAt: number, free: Slot[]): boolean {
     const prompt = seq.prompt
+    const cache = this.#opts.promptCache
     // the free slot to use: the longest cached prefix, else the least recently used
     let target = free[0]!
     let targetLcp = -1
     for (const s of free) {
-      const l = this.#opts.promptCache ? this.#lcp(s.tokens, prompt) : 0
+      const l = cache ? lcp(s.tokens, prompt) : 0
       if (l > targetLcp || (l === targetLcp && s.lastUsed < target.lastUsed)) {
         target = s
         targetLcp = l
       }
     }
-    // a longer prefix held by another slot (busy or free) is shared into the target
-    let donor: Slot | null = null
-    let donorLcp = targetLcp
-    if (this.#opts.promptCache) {
-      for (const s of this.#slots) {
-        if (s === target) continue
-        const l = this.#lcp(s.tokens, prompt)
-        if (l > donorLcp) {
-          donor = s
-          donorLcp = l
-        }
-      }
-    }
-    let reuse = donor ? donorLcp : targetLcp
-    if (reuse >= prompt.length) reuse = prompt.length - 1 // the last prompt token is decoded again for its logits
+    const available = cache ? Math.min(this.#bestPrefix(prompt).length, prompt.length - 1) : 0
+    const pending = cache ? this.#pendingShare(prompt, available) : null
+    const expected = pending ? pending.length : available
 
     // KV space: cells held by running sequences + this prompt's new cells + one per running sequence
-    const held = this.#heldByActive()
-    const fresh = prompt.length - reuse
-    if (held + fresh + this.#active.length + 1 > this.#opts.nCtx) return false
+    const fresh = prompt.length - expected
+    if (this.#heldByActive() + fresh + this.#active.length + 1 > this.#opts.nCtx) return false
 
-    if (donor) {
-      this.#truncate(target, 0)
-      this.#ctx.seqCopy(donor.id, target.id, 0, reuse)
-      target.tokens = donor.tokens.slice(0, reuse)
-      target.cells = donor.cells.slice(0, reuse)
-      for (const c of target.cells) this.#cellRefs.set(c, (this.#cellRefs.get(c) ?? 0) + 1)
+    const a = new Active(seq, target, this.#pieces)
+    if (pending) {
+      a.waitFor = pending.active
+      a.waitUpTo = pending.length
     } else {
-      this.#truncate(target, reuse)
+      a.cachedTokens = this.#adopt(target, prompt)
+      this.#stats.cachedTokens += a.cachedTokens
     }
     this.#ctx.setSampler(
       target.id,
       toNativeSampler(seq.params, this.#eogArray, seq.seed),
       seq.params.repeatPenalty !== 1 || seq.params.presencePenalty !== 0 || seq.params.frequencyPenalty !== 0 ? prompt : undefined,
     )
-    const a = new Active(seq, target, this.#pieces)
-    a.cachedTokens = reuse
     a.queuedMs = a.admittedAt - queuedAt
     target.active = a
     this.#active.push(a)
     this.#stats.promptTokens += prompt.length
-    this.#stats.cachedTokens += reuse
     return true
+  }
+
+  /**
+   * How many queued requests cannot be admitted at the next step boundary (first come, first served: the
+   * first that does not fit blocks the rest), and whether a slot would be free for the last of them.
+   */
+  #waiting(): { count: number; slotFree: boolean } {
+    let free = this.#slots.filter((s) => s.active === null).length
+    let held = this.#heldByActive() + this.#active.length
+    for (let i = 0; i < this.#queue.length; i++) {
+      const prompt = this.#queue[i]!.seq.prompt
+      const reuse = this.#opts.promptCache ? Math.min(this.#bestPrefix(prompt).length, prompt.length - 1) : 0
+      const fresh = prompt.length - reuse
+      if (free === 0 || held + fresh + 1 > this.#opts.nCtx) return { count: this.#queue.length - i, slotFree: free > 0 }
+      free--
+      held += fresh + 1
+    }
+    return { count: 0, slotFree: free > 0 }
+  }
+
+  /** The slot holding the longest prefix of `prompt`, and its length. */
+  #bestPrefix(prompt: Int32Array): { slot: Slot | null; length: number } {
+    let slot: Slot | null = null
+    let length = 0
+    for (const s of this.#slots) {
+      const l = lcp(s.tokens, prompt)
+      if (l > length) {
+        slot = s
+        length = l
+      }
+    }
+    return { slot, length }
+  }
+
+  /** A running sequence still prefilling a prefix of `prompt` clearly longer than what is cached now. */
+  #pendingShare(prompt: Int32Array, available: number): { active: Active; length: number } | null {
+    let best: { active: Active; length: number } | null = null
+    for (const a of this.#active) {
+      if (!a.prefilling || a.cancelled) continue
+      const l = Math.min(lcp(a.seq.prompt, prompt), prompt.length - 1)
+      if (l >= available + MIN_SHARED_WAIT && l > a.slot.tokens.length && l > (best?.length ?? 0)) best = { active: a, length: l }
+    }
+    return best
+  }
+
+  /**
+   * Gives `target` the longest prefix of `prompt` that any slot holds: its own cells, or another slot's
+   * shared into it (no copy in a unified cache). Returns how many prompt tokens need no computing.
+   */
+  #adopt(target: Slot, prompt: Int32Array): number {
+    if (!this.#opts.promptCache) {
+      this.#truncate(target, 0)
+      return 0
+    }
+    const best = this.#bestPrefix(prompt)
+    const own = lcp(target.tokens, prompt)
+    // the last prompt token is always decoded again: its logits give the first output token
+    const reuse = Math.min(Math.max(best.length, own), prompt.length - 1)
+    if (best.slot && best.slot !== target && best.length > own) {
+      this.#truncate(target, 0)
+      this.#ctx.seqCopy(best.slot.id, target.id, 0, reuse)
+      target.tokens = best.slot.tokens.slice(0, reuse)
+      target.cells = best.slot.cells.slice(0, reuse)
+      for (const c of target.cells) this.#cellRefs.set(c, (this.#cellRefs.get(c) ?? 0) + 1)
+    } else {
+      this.#truncate(target, reuse)
+    }
+    return reuse
   }
 
   #heldByActive(): number {
@@ -350,6 +421,7 @@ export class Scheduler {
 
   #build(): { tokens: Int32Array; positions: Int32Array; seqIds: Int32Array; sampleAt: Int32Array; entries: BatchEntry[] } | null {
     if (this.#active.length === 0) return null
+    this.#resolveWaits()
     const entries: BatchEntry[] = []
     let nDecode = 0
     for (const a of this.#active) if (a.pending >= 0) nDecode++
@@ -370,7 +442,7 @@ export class Scheduler {
     }
     for (const a of this.#active) {
       if (budget <= 0) break
-      if (!a.prefilling) continue
+      if (!a.prefilling || a.waitFor) continue
       const inBatch = this.#opts.nBatch - budget
       const done = a.slot.tokens.length
       const want = Math.min(budget, a.seq.prompt.length - done)
@@ -381,7 +453,17 @@ export class Scheduler {
       entries.push({ active: a, tokens: Array.from(a.seq.prompt.subarray(done, done + n)), sample: last ? nSample++ : -1 })
       budget -= n
     }
-    if (entries.length === 0) return null
+    if (entries.length === 0) {
+      // running sequences that cannot get a single KV cell: the newest gives way
+      const stuck = [...this.#active].reverse().find((a) => !a.waitFor)
+      if (stuck) {
+        this.#finish(stuck, 'error', new HearthError('kv_cache_full', 'the KV cache cannot hold this request now; retry shortly'))
+        this.#release(stuck)
+        this.#truncate(stuck.slot, 0)
+        this.#active = this.#active.filter((a) => a !== stuck)
+      }
+      return null
+    }
     const total = this.#opts.nBatch - budget
     const tokens = new Int32Array(total)
     const positions = new Int32Array(total)
@@ -398,6 +480,19 @@ export class Scheduler {
       if (e.sample >= 0) sampleAt[e.sample] = i - 1
     }
     return { tokens, positions, seqIds, sampleAt, entries }
+  }
+
+  // waiting sequences whose prefix is ready (or whose source went away) take the shared cells now
+  #resolveWaits(): void {
+    for (const a of this.#active) {
+      const w = a.waitFor
+      if (!w) continue
+      const gone = w.cancelled || !this.#active.includes(w)
+      if (!gone && w.prefilling && w.slot.tokens.length < a.waitUpTo) continue
+      a.waitFor = null
+      a.cachedTokens = this.#adopt(a.slot, a.seq.prompt)
+      this.#stats.cachedTokens += a.cachedTokens
+    }
   }
 
   #distribute(entries: BatchEntry[], r: NativeStepResult): void {

@@ -34,14 +34,14 @@ export function cmakeArgs({ gpu = process.env.HEARTH_GPU ?? '', portable = proce
   return args
 }
 
-export function buildAddon(extra = []) {
+export function buildAddon(extra = [], options = {}) {
   fetchLlama()
   const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js')
   const started = Date.now()
   console.log('hearth: building the native addon (llama.cpp + hearth.node); the first build takes a few minutes')
   execFileSync(process.execPath, [cmakeJs, 'build', '--log-level', 'warn', '--parallel', String(availableParallelism()),
-    ...cmakeArgs(), ...extra], { cwd: root, stdio: 'inherit' })
-  console.log(`hearth: addon built in ${((Date.now() - started) / 1000).toFixed(0)} s: build/Release/hearth.node`)
+    ...cmakeArgs(options), ...extra], { cwd: root, stdio: 'inherit' })
+  console.log(`hearth: addon built in ${((Date.now() - started) / 1000).toFixed(0)} s`)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
