@@ -18,8 +18,17 @@ export function requestInfo(req: HttpRequest, nParams: number): RequestInfo {
   const headers: Record<string, string> = {}
   req.forEach((k, v) => (headers[k] = v))
   const params: string[] = []
-  for (let i = 0; i < nParams; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''))
+  for (let i = 0; i < nParams; i++) params.push(safeDecode(req.getParameter(i) ?? ''))
   return { method: req.getMethod().toUpperCase(), url: req.getUrl(), query: req.getQuery() ?? '', headers, params }
+}
+
+// a malformed %-escape is kept as written rather than thrown inside a uWS callback
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
 }
 
 export interface ErrorBody {

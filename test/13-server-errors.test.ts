@@ -48,6 +48,9 @@ t.test('errors', async (t) => {
   t.equal(method.status, 405)
   isErrorShape(t, await method.json(), 405, 'method_not_allowed')
 
+  const malformed = await fetch(`${baseURL}/models/%E0%A4%A`)
+  t.equal(malformed.status, 404, 'a malformed escape in the path is a 404, not a crash')
+
   const embed = await post(`${baseURL}/embeddings`, { model: MODEL, input: 42 })
   t.equal(embed.status, 400)
   isErrorShape(t, embed.json, 400, 'invalid_parameter', 'input')
