@@ -25,5 +25,5 @@ prebuildify({ cwd: stage, out: root, napi: true, strip: true, nodeGyp: 'node -e 
     console.error(`hearth: prebuildify failed: ${err.message}`)
     process.exit(1)
   }
-  console.log(`hearth: wrote prebuilds/${process.platform}-${process.arch}/hearth.napi.node`)
+  console.log(`hearth: wrote prebuilds/${process.platform}-${process.arch}/hearth.node`)
 })
