@@ -2,6 +2,7 @@
 
 #include "addon.h"
 #include "common.h"
+#include "context-worker.h"
 
 #include <cmath>
 #include <cstring>
@@ -32,49 +33,6 @@ static llama_context_params context_params_from(const Napi::Object & o, int32_t 
     return p;
 }
 
-class create_worker : public Napi::AsyncWorker {
-  public:
-    create_worker(Napi::Env env, std::shared_ptr<model_handle> model, llama_context_params params)
-        : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)), model(std::move(model)), params(params) {}
-
-    ~create_worker() override {
-        if (ctx) llama_free(ctx);
-    }
-
-    Napi::Promise promise() { return deferred.Promise(); }
-
-    // worker thread: no napi
-    void Execute() override {
-        log_take_errors();
-        ctx = llama_init_from_model(model->model, params);
-        if (!ctx) {
-            std::string details = log_take_errors();
-            SetError("failed to create a context" + (details.empty() ? std::string() : ": " + details));
-        }
-    }
-
-    void OnOK() override {
-        Napi::Env env = Env();
-        Napi::Object obj = addon_data(env)->context_ctor.New({
-            Napi::External<llama_context>::New(env, ctx),
-            Napi::External<std::shared_ptr<model_handle>>::New(env, &model),
-        });
-        ctx = nullptr;
-        deferred.Resolve(obj);
-    }
-
-    void OnError(const Napi::Error & err) override {
-        model->n_contexts--;
-        deferred.Reject(make_error(Env(), "context_failed", err.Message()).Value());
-    }
-
-  private:
-    Napi::Promise::Deferred       deferred;
-    std::shared_ptr<model_handle> model;
-    llama_context_params          params;
-    llama_context *               ctx = nullptr;
-};
-
 Napi::Value Context::create(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     Napi::Object model_obj = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object();
@@ -89,8 +47,7 @@ Napi::Value Context::create(const Napi::CallbackInfo & info) {
     if (params.n_seq_max < 1 || params.n_seq_max > llama_max_parallel_sequences()) {
         return throw_error(env, "invalid_options", "nSeqMax must be between 1 and " + std::to_string(llama_max_parallel_sequences()));
     }
-    m->handle->n_contexts++; // counted from now so the model cannot be disposed under the worker
-    auto * worker = new create_worker(env, m->handle, params);
+    auto * worker = new create_context_worker(env, m->handle, params, &addon_data(env)->context_ctor, false);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;

@@ -2,6 +2,7 @@
 
 #include "addon.h"
 #include "common.h"
+#include "context-worker.h"
 
 #include <cmath>
 #include <cstring>
@@ -17,55 +18,6 @@ static const char * pooling_name(enum llama_pooling_type t) {
         default:                      return "none";
     }
 }
-
-class create_embedder_worker : public Napi::AsyncWorker {
-  public:
-    create_embedder_worker(Napi::Env env, std::shared_ptr<model_handle> model, llama_context_params params)
-        : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)), model(std::move(model)), params(params) {}
-
-    ~create_embedder_worker() override {
-        if (ctx) llama_free(ctx);
-    }
-
-    Napi::Promise promise() { return deferred.Promise(); }
-
-    // worker thread: no napi
-    void Execute() override {
-        log_take_errors();
-        ctx = llama_init_from_model(model->model, params);
-        if (ctx && llama_pooling_type(ctx) == LLAMA_POOLING_TYPE_NONE) {
-            // a generative model: no pooling of its own, so mean-pool its last hidden states
-            llama_free(ctx);
-            params.pooling_type = LLAMA_POOLING_TYPE_MEAN;
-            ctx = llama_init_from_model(model->model, params);
-        }
-        if (!ctx) {
-            std::string details = log_take_errors();
-            SetError("failed to create an embedding context" + (details.empty() ? std::string() : ": " + details));
-        }
-    }
-
-    void OnOK() override {
-        Napi::Env env = Env();
-        Napi::Object obj = addon_data(env)->embedder_ctor.New({
-            Napi::External<llama_context>::New(env, ctx),
-            Napi::External<std::shared_ptr<model_handle>>::New(env, &model),
-        });
-        ctx = nullptr;
-        deferred.Resolve(obj);
-    }
-
-    void OnError(const Napi::Error & err) override {
-        model->n_contexts--;
-        deferred.Reject(make_error(Env(), "context_failed", err.Message()).Value());
-    }
-
-  private:
-    Napi::Promise::Deferred       deferred;
-    std::shared_ptr<model_handle> model;
-    llama_context_params          params;
-    llama_context *               ctx = nullptr;
-};
 
 Napi::Value Embedder::create(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
@@ -90,8 +42,7 @@ Napi::Value Embedder::create(const Napi::CallbackInfo & info) {
     std::string pooling = opt_str(o, "pooling", "");
     p.pooling_type = pooling == "mean" ? LLAMA_POOLING_TYPE_MEAN : pooling == "cls" ? LLAMA_POOLING_TYPE_CLS
                    : pooling == "last" ? LLAMA_POOLING_TYPE_LAST : LLAMA_POOLING_TYPE_UNSPECIFIED;
-    m->handle->n_contexts++;
-    auto * worker = new create_embedder_worker(env, m->handle, p);
+    auto * worker = new create_context_worker(env, m->handle, p, &addon_data(env)->embedder_ctor, true);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;

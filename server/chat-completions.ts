@@ -7,8 +7,10 @@ import type { Reply } from './http.js'
 import { jsonGrammar } from './json-grammar.js'
 import {
   chatLogprobContent,
+  checkToolChoice,
   choiceCount,
   finishReason,
+  finishStream,
   newId,
   nowSeconds,
   runSequences,
@@ -37,6 +39,7 @@ export async function chatCompletions(state: ServerState, reply: Reply, raw: unk
   const model = state.resolveModel(body.model)
   if (body.messages.length === 0) throw invalidParam('messages', 'messages must be a non-empty array')
   const n = choiceCount(body.n)
+  checkToolChoice(body.tool_choice)
   const logprobs = body.logprobs ?? false
   if (body.top_logprobs && !logprobs) throw invalidParam('top_logprobs', 'top_logprobs needs logprobs: true')
   const grammar = formatGrammar(body.response_format, 'response_format')
@@ -62,36 +65,25 @@ export async function chatCompletions(state: ServerState, reply: Reply, raw: unk
     const includeUsage = body.stream_options?.include_usage ?? false
     const sse = reply.sse()
     const extra = includeUsage ? { usage: null } : {}
-    const started = new Set<number>()
     const pendingLogprobs: TokenInfo[][] = Array.from({ length: n }, () => [])
-    const roleChunk = (index: number) => {
-      if (started.has(index)) return
-      started.add(index)
+    const work = runSequences(state, model, reply, [prompt], params, n, {
+      chunk(index, c) {
+        if (logprobs && c.token) pendingLogprobs[index]!.push(c.token)
+        if (!c.text) return
+        const lp = logprobs ? { content: chatLogprobContent(model, pendingLogprobs[index]!.splice(0)) } : null
+        sse.send({ ...head, choices: [{ index, delta: { content: c.text }, logprobs: lp, finish_reason: null }], ...extra })
+      },
+      end(index, r) {
+        const rest = pendingLogprobs[index]!.splice(0)
+        const lp = logprobs && rest.length ? { content: chatLogprobContent(model, rest) } : null
+        sse.send({ ...head, choices: [{ index, delta: {}, logprobs: lp, finish_reason: finishReason(r) }], ...extra })
+      },
+    })
+    // the first token comes in a later step, so the role chunks still lead the stream
+    for (let index = 0; index < n; index++) {
       sse.send({ ...head, choices: [{ index, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }], ...extra })
     }
-    for (let i = 0; i < n; i++) roleChunk(i)
-    try {
-      const results = await runSequences(state, model, reply, [prompt], params, n, {
-        chunk(index, c) {
-          if (logprobs && c.token) pendingLogprobs[index]!.push(c.token)
-          if (!c.text) return
-          const lp = logprobs ? { content: chatLogprobContent(model, pendingLogprobs[index]!.splice(0)) } : null
-          sse.send({ ...head, choices: [{ index, delta: { content: c.text }, logprobs: lp, finish_reason: null }], ...extra })
-        },
-        end(index, r) {
-          const rest = pendingLogprobs[index]!.splice(0)
-          const lp = logprobs && rest.length ? { content: chatLogprobContent(model, rest) } : null
-          sse.send({ ...head, choices: [{ index, delta: {}, logprobs: lp, finish_reason: finishReason(r) }], ...extra })
-        },
-      })
-      const u = usage(results, prompt.length)
-      reply.completionTokens = u.completion_tokens
-      if (includeUsage) sse.send({ ...head, choices: [], usage: u })
-    } catch (err) {
-      if (reply.open) sse.send({ error: errorObject(err) })
-    }
-    sse.send('[DONE]')
-    sse.end()
+    await finishStream(sse, reply, work, prompt.length, includeUsage ? (u) => ({ ...head, choices: [], usage: u }) : null)
     return
   }
 
@@ -119,9 +111,4 @@ export async function chatCompletions(state: ServerState, reply: Reply, raw: unk
     })),
     usage: u,
   })
-}
-
-export function errorObject(err: unknown): { message: string; type: string; param: string | null; code: string } {
-  const e = err instanceof HearthError ? err : new HearthError('internal_error', err instanceof Error ? err.message : String(err))
-  return { message: e.message, type: e.type, param: e.param, code: e.code }
 }

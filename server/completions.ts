@@ -2,9 +2,8 @@
 import { HearthError, invalidParam } from '../lib/errors.js'
 import type { Model } from '../lib/model.js'
 import type { TokenInfo } from '../lib/sequence.js'
-import { errorObject } from './chat-completions.js'
 import type { Reply } from './http.js'
-import { choiceCount, finishReason, newId, nowSeconds, runSequences, SYSTEM_FINGERPRINT, toSampling, tokenEntry, usage } from './openai.js'
+import { choiceCount, finishReason, finishStream, newId, nowSeconds, runSequences, SYSTEM_FINGERPRINT, toSampling, tokenEntry, usage } from './openai.js'
 import { CompletionRequest, validator } from './schemas.js'
 import type { ServerState } from './state.js'
 
@@ -78,33 +77,26 @@ export async function completions(state: ServerState, reply: Reply, raw: unknown
     const extra = includeUsage ? { usage: null } : {}
     const sse = reply.sse()
     const offsets: number[] = []
+    const pending: TokenInfo[][] = Array.from({ length: prompts.length * n }, () => [])
+    const work = runSequences(state, model, reply, prompts, params, n, {
+      chunk(index, c) {
+        if (nLogprobs !== null && c.token) pending[index]!.push(c.token)
+        if (!c.text) return
+        const lp = nLogprobs !== null ? legacyLogprobs(model, pending[index]!.splice(0), offsets[index] ?? 0) : null
+        offsets[index] = (offsets[index] ?? 0) + c.text.length
+        sse.send({ ...head, choices: [{ text: c.text, index, logprobs: lp, finish_reason: null }], ...extra })
+      },
+      end(index, r) {
+        sse.send({ ...head, choices: [{ text: '', index, logprobs: null, finish_reason: finishReason(r) }], ...extra })
+      },
+    })
     if (echo) {
+      // sent after admission (a refused request keeps its HTTP status) but before the first token (a later step)
       for (let index = 0; index < prompts.length * n; index++) {
         sse.send({ ...head, choices: [{ text: promptTexts[promptOf(index)], index, logprobs: null, finish_reason: null }], ...extra })
       }
     }
-    const pending: TokenInfo[][] = Array.from({ length: prompts.length * n }, () => [])
-    try {
-      const results = await runSequences(state, model, reply, prompts, params, n, {
-        chunk(index, c) {
-          if (nLogprobs !== null && c.token) pending[index]!.push(c.token)
-          if (!c.text) return
-          const lp = nLogprobs !== null ? legacyLogprobs(model, pending[index]!.splice(0), offsets[index] ?? 0) : null
-          offsets[index] = (offsets[index] ?? 0) + c.text.length
-          sse.send({ ...head, choices: [{ text: c.text, index, logprobs: lp, finish_reason: null }], ...extra })
-        },
-        end(index, r) {
-          sse.send({ ...head, choices: [{ text: '', index, logprobs: null, finish_reason: finishReason(r) }], ...extra })
-        },
-      })
-      const u = usage(results, nPrompt)
-      reply.completionTokens = u.completion_tokens
-      if (includeUsage) sse.send({ ...head, choices: [], usage: u })
-    } catch (err) {
-      if (reply.open) sse.send({ error: errorObject(err) })
-    }
-    sse.send('[DONE]')
-    sse.end()
+    await finishStream(sse, reply, work, nPrompt, includeUsage ? (u) => ({ ...head, choices: [], usage: u }) : null)
     return
   }
 

@@ -5,7 +5,7 @@ import { HearthError, invalidParam } from '../lib/errors.js'
 import type { Model } from '../lib/model.js'
 import { samplingParams, type SamplingInput, type SamplingParams } from '../lib/params.js'
 import type { Sequence, SequenceChunk, SequenceResult, TokenInfo } from '../lib/sequence.js'
-import type { Reply } from './http.js'
+import type { Reply, SseWriter } from './http.js'
 import type { ServerState } from './state.js'
 
 export const SYSTEM_FINGERPRINT = 'hearth'
@@ -54,6 +54,15 @@ export function toSampling(body: WireSampling, extra: SamplingInput): SamplingPa
   return samplingParams(input)
 }
 
+/**
+ * Tool calls are not parsed out of model output yet, so a request that demands one cannot be honoured:
+ * `tool_choice` "required" or a named function is refused rather than silently ignored.
+ */
+export function checkToolChoice(toolChoice: unknown): void {
+  if (toolChoice === undefined || toolChoice === null || toolChoice === 'auto' || toolChoice === 'none') return
+  throw new HearthError('unsupported_parameter', 'tool_choice other than "auto" or "none" is not supported yet: tool calls are not parsed from model output', 'tool_choice')
+}
+
 export function choiceCount(n: number | null | undefined): number {
   if (n === undefined || n === null) return 1
   if (n < 1 || n > MAX_CHOICES) throw invalidParam('n', `n must be between 1 and ${MAX_CHOICES}`)
@@ -95,7 +104,9 @@ export interface RunCallbacks {
 
 /**
  * Runs one sequence per prompt and choice (seeded choices get seed + i), tied to the client: when it goes
- * away every sequence is cancelled at once. Resolves with the results in order; rejects with the first error.
+ * away every sequence is cancelled at once. Admission errors (400/429/503) are thrown synchronously, before
+ * anything is written, so they keep their HTTP status even for streams. The promise resolves with the
+ * results in order, or rejects with the first error during generation.
  */
 export function runSequences(
   state: ServerState,
@@ -116,7 +127,7 @@ export function runSequences(
     }
   } catch (err) {
     for (const s of seqs) s.cancel()
-    return Promise.reject(err)
+    throw err
   }
   reply.onAbort(() => seqs.forEach((s) => s.cancel()))
   const startedAt = reply.startedAt
@@ -173,4 +184,31 @@ export function chatLogprobContent(model: Model, tokens: TokenInfo[]): (TokenLog
     ...tokenEntry(model, t.id, t.logprob ?? 0),
     top_logprobs: t.top.map((a) => tokenEntry(model, a.id, a.logprob)),
   }))
+}
+
+export function errorObject(err: unknown): { message: string; type: string; param: string | null; code: string } {
+  const e = err instanceof HearthError ? err : new HearthError('internal_error', err instanceof Error ? err.message : String(err))
+  return { message: e.message, type: e.type, param: e.param, code: e.code }
+}
+
+/**
+ * The tail every chat/completions stream shares: waits for the sequences, sends the include_usage chunk
+ * (choices [] and the usage) when asked for, an error chunk if generation failed, then [DONE].
+ */
+export async function finishStream(
+  sse: SseWriter,
+  reply: Reply,
+  work: Promise<SequenceResult[]>,
+  promptTokens: number,
+  usageChunk: ((u: Usage) => unknown) | null,
+): Promise<void> {
+  try {
+    const u = usage(await work, promptTokens)
+    reply.completionTokens = u.completion_tokens
+    if (usageChunk) sse.send(usageChunk(u))
+  } catch (err) {
+    if (reply.open) sse.send({ error: errorObject(err) })
+  }
+  sse.send('[DONE]')
+  sse.end()
 }

@@ -5,9 +5,9 @@ import { contentText, type ChatMessage } from '../lib/chat-template.js'
 import { HearthError, invalidParam } from '../lib/errors.js'
 import type { SamplingParams } from '../lib/params.js'
 import type { SequenceResult, TokenInfo } from '../lib/sequence.js'
-import { errorObject, formatGrammar } from './chat-completions.js'
+import { formatGrammar } from './chat-completions.js'
 import type { Reply } from './http.js'
-import { chatLogprobContent, newId, runSequences, toSampling } from './openai.js'
+import { chatLogprobContent, checkToolChoice, errorObject, newId, runSequences, toSampling } from './openai.js'
 import { ResponseRequest, validator } from './schemas.js'
 import type { ServerState } from './state.js'
 
@@ -124,6 +124,7 @@ export async function createResponse(state: ServerState, reply: Reply, raw: unkn
     }
     history = prev.messages
   }
+  checkToolChoice(body.tool_choice)
   const input = inputMessages(body.input)
   const conversation = [...history, ...input]
   const messages: ChatMessage[] = body.instructions ? [{ role: 'system', content: body.instructions }, ...conversation] : conversation
@@ -174,25 +175,28 @@ export async function createResponse(state: ServerState, reply: Reply, raw: unkn
   const sse = reply.sse()
   let seq = 0
   const emit = (type: string, data: Item) => sse.send({ type, sequence_number: seq++, ...data }, type)
+  const pending: TokenInfo[] = []
+  // admission errors are thrown here, before anything is written, so they keep their HTTP status
+  const work = runSequences(state, model, reply, [prompt], params, 1, {
+    chunk(_, c) {
+      if (c.token && topLogprobs > 0) {
+        tokens.push(c.token)
+        pending.push(c.token)
+      }
+      if (!c.text) return
+      text += c.text
+      const logprobs = topLogprobs > 0 ? chatLogprobContent(model, pending.splice(0)) : []
+      emit('response.output_text.delta', { item_id: msgId, output_index: 0, content_index: 0, delta: c.text, logprobs })
+    },
+  })
+  // the first token comes in a later step, so these still open the stream
   const started = responseObject(shape, 'in_progress', [], null)
   emit('response.created', { response: started })
   emit('response.in_progress', { response: started })
   emit('response.output_item.added', { output_index: 0, item: { id: msgId, type: 'message', status: 'in_progress', content: [], role: 'assistant' } })
   emit('response.content_part.added', { item_id: msgId, output_index: 0, content_index: 0, part: textPart('', []) })
-  const pending: TokenInfo[] = []
   try {
-    const [result] = await runSequences(state, model, reply, [prompt], params, 1, {
-      chunk(_, c) {
-        if (c.token && topLogprobs > 0) {
-          tokens.push(c.token)
-          pending.push(c.token)
-        }
-        if (!c.text) return
-        text += c.text
-        const logprobs = topLogprobs > 0 ? chatLogprobContent(model, pending.splice(0)) : []
-        emit('response.output_text.delta', { item_id: msgId, output_index: 0, content_index: 0, delta: c.text, logprobs })
-      },
-    })
+    const [result] = await work
     const { response, item, part, status } = finish(result!)
     emit('response.output_text.done', { item_id: msgId, output_index: 0, content_index: 0, text, logprobs: part.logprobs as unknown[] })
     emit('response.content_part.done', { item_id: msgId, output_index: 0, content_index: 0, part })

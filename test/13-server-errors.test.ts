@@ -29,6 +29,7 @@ t.test('errors', async (t) => {
     ['unknown model', { ...ok, model: 'gpt-4o' }, 404, 'model_not_found', 'model'],
     ['context overflow', { ...ok, max_tokens: 300 }, 400, 'context_length_exceeded', 'max_tokens'],
     ['prompt overflow', { model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(400) }] }, 400, 'context_length_exceeded', undefined],
+    ['tool_choice required not yet', { ...ok, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }], tool_choice: 'required' }, 400, 'unsupported_parameter', 'tool_choice'],
     ['json_schema not yet', { ...ok, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } }, 400, 'unsupported_parameter', 'response_format'],
   ]
   for (const [name, body, status, code, param] of cases) {

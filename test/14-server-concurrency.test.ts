@@ -90,3 +90,19 @@ t.test('past the queue: 429 with Retry-After', async (t) => {
   t.equal(a.status, 200)
   t.equal(b.status, 200, 'the queued request ran once the slot was free')
 })
+
+t.test('a refused stream keeps its HTTP status', async (t) => {
+  const { baseURL } = await startTestServer(t, ['--parallel', '1', '--max-queue', '0'])
+  const first = post(`${baseURL}/chat/completions`, long)
+  await new Promise((r) => setTimeout(r, 50))
+  for (const [path, body] of [
+    ['chat/completions', { ...long, stream: true }],
+    ['completions', { model: MODEL, prompt: 'In the beginning', stream: true, echo: true }],
+    ['responses', { model: MODEL, input: 'Hello', stream: true }],
+  ] as const) {
+    const r = await post(`${baseURL}/${path}`, body)
+    t.equal(r.status, 429, `${path}: 429, not a 200 stream with an error inside`)
+    t.equal(r.json?.error?.code, 'queue_full')
+  }
+  t.equal((await first).status, 200)
+})
