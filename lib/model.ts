@@ -195,6 +195,18 @@ export class Model {
   /** Queues validated parameters over prompt tokens (the server's entry point). */
   submit(prompt: Int32Array, params: SamplingParams, signal?: AbortSignal): Sequence {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
+    for (const token of params.logitBias.keys()) {
+      if (token < 0 || token >= this.facts.nVocab) {
+        throw new HearthError('invalid_token', `logit_bias token ${token} is outside the vocabulary (0..${this.facts.nVocab - 1})`, 'logit_bias')
+      }
+    }
+    if (params.grammar) {
+      try {
+        this.#native.checkGrammar(params.grammar)
+      } catch (err) {
+        throw new HearthError('invalid_grammar', (err as Error).message, 'grammar')
+      }
+    }
     return this.scheduler.submit(prompt, params, signal ? { signal } : {})
   }
 

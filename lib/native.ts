@@ -44,6 +44,8 @@ export interface NativeModel {
   /** every token's bytes: token t is bytes[offsets[t] .. offsets[t + 1]) */
   tokenPieces(special: boolean): { bytes: Uint8Array; offsets: Uint32Array }
   eogTokens(): Int32Array
+  /** throws `invalid_grammar` (with llama.cpp's reason) when the GBNF does not parse */
+  checkGrammar(gbnf: string): void
   /** throws `model_in_use` while contexts made from it are alive */
   dispose(): void
 }

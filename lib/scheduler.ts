@@ -268,7 +268,16 @@ export class Scheduler {
       const free = this.#slots.filter((s) => s.active === null)
       if (free.length === 0) return
       const { seq, at } = this.#queue[0]!
-      if (!this.#place(seq, at, free)) return // first come, first served: the head waits for KV space
+      let placed: boolean
+      try {
+        placed = this.#place(seq, at, free)
+      } catch (err) {
+        // a request the native side refuses ends with its error; it must not block the queue
+        this.#queue.shift()
+        seq.end(this.#result(seq, 'error', toHearthError(err), 0, [], 0, performance.now()))
+        continue
+      }
+      if (!placed) return // first come, first served: the head waits for KV space
       this.#queue.shift()
     }
   }
@@ -294,6 +303,12 @@ export class Scheduler {
     const fresh = prompt.length - expected
     if (this.#heldByActive() + fresh + this.#active.length + 1 > this.#opts.nCtx) return false
 
+    // first, as it may throw: nothing has changed yet
+    this.#ctx.setSampler(
+      target.id,
+      toNativeSampler(seq.params, this.#eogArray, seq.seed),
+      seq.params.repeatPenalty !== 1 || seq.params.presencePenalty !== 0 || seq.params.frequencyPenalty !== 0 ? prompt : undefined,
+    )
     const a = new Active(seq, target, this.#pieces)
     if (pending) {
       a.waitFor = pending.active
@@ -302,11 +317,6 @@ export class Scheduler {
       a.cachedTokens = this.#adopt(target, prompt)
       this.#stats.cachedTokens += a.cachedTokens
     }
-    this.#ctx.setSampler(
-      target.id,
-      toNativeSampler(seq.params, this.#eogArray, seq.seed),
-      seq.params.repeatPenalty !== 1 || seq.params.presencePenalty !== 0 || seq.params.frequencyPenalty !== 0 ? prompt : undefined,
-    )
     a.queuedMs = a.admittedAt - queuedAt
     target.active = a
     this.#active.push(a)

@@ -140,6 +140,7 @@ Napi::Function Model::define(Napi::Env env) {
         InstanceMethod<&Model::detokenize>("detokenize"),
         InstanceMethod<&Model::token_pieces>("tokenPieces"),
         InstanceMethod<&Model::eog_tokens>("eogTokens"),
+        InstanceMethod<&Model::check_grammar>("checkGrammar"),
         InstanceMethod<&Model::dispose>("dispose"),
     });
 }
@@ -301,6 +302,26 @@ Napi::Value Model::eog_tokens(const Napi::CallbackInfo & info) {
     Napi::Int32Array out = Napi::Int32Array::New(env, eog.size());
     if (!eog.empty()) memcpy(out.Data(), eog.data(), eog.size() * sizeof(int32_t));
     return out;
+}
+
+// checkGrammar(gbnf): throws `invalid_grammar` with llama.cpp's parse error when the GBNF does not parse
+// against this vocabulary, so a request is refused before it reaches a slot.
+Napi::Value Model::check_grammar(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!check_alive(env)) return env.Undefined();
+    if (!info[0].IsString()) {
+        Napi::TypeError::New(env, "grammar must be a string").ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    std::string gbnf = info[0].As<Napi::String>().Utf8Value();
+    log_take_errors();
+    llama_sampler * g = llama_sampler_init_grammar(vocab, gbnf.c_str(), "root");
+    if (!g) {
+        std::string details = log_take_errors();
+        return throw_error(env, "invalid_grammar", "the grammar does not parse" + (details.empty() ? std::string() : ": " + details));
+    }
+    llama_sampler_free(g);
+    return env.Undefined();
 }
 
 // dispose(): frees the weights now. Contexts must be disposed first (the JS side enforces it).

@@ -45,5 +45,6 @@ class Model : public Napi::ObjectWrap<Model> {
     Napi::Value detokenize(const Napi::CallbackInfo & info);
     Napi::Value token_pieces(const Napi::CallbackInfo & info);
     Napi::Value eog_tokens(const Napi::CallbackInfo & info);
+    Napi::Value check_grammar(const Napi::CallbackInfo & info);
     Napi::Value dispose(const Napi::CallbackInfo & info);
 };

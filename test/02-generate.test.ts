@@ -65,6 +65,10 @@ t.test('logit_bias bans and forces tokens', async (t) => {
   t.same(out.result.tokens, Array(6).fill(forced[0]), '+100 forces the token')
   t.equal(out.text, ' LORD'.repeat(6))
   t.throws(() => model.generate(PROMPT, { logitBias: { '12': 101 } }), { code: 'invalid_parameter', param: 'logit_bias' })
+  t.throws(() => model.generate(PROMPT, { logitBias: { '5000': 1 } }), { code: 'invalid_token', param: 'logit_bias' })
+  t.throws(() => model.generate(PROMPT, { grammar: 'root ::= (' }), { code: 'invalid_grammar', param: 'grammar' })
+  const after = await collect(model.generate(PROMPT, { temperature: 0, maxTokens: 3 }))
+  t.equal(after.result.completionTokens, 3, 'refused requests leave the scheduler working')
 })
 
 t.test('stop strings never appear in the output', async (t) => {

@@ -26,6 +26,8 @@ t.test('errors', async (t) => {
     ['bad content part', { model: MODEL, messages: [{ role: 'user', content: [{ type: 'audio' }] }] }, 400, 'invalid_parameter', 'messages[0].content'],
     ['too many choices', { ...ok, n: 100 }, 400, 'invalid_parameter', 'n'],
     ['bad logit_bias', { ...ok, logit_bias: { x: 1 } }, 400, 'invalid_parameter', 'logit_bias'],
+    ['logit_bias outside the vocabulary', { ...ok, logit_bias: { 99999: 1 } }, 400, 'invalid_token', 'logit_bias'],
+    ['bad grammar', { ...ok, grammar: 'root ::= [' }, 400, 'invalid_grammar', 'grammar'],
     ['unknown model', { ...ok, model: 'gpt-4o' }, 404, 'model_not_found', 'model'],
     ['context overflow', { ...ok, max_tokens: 300 }, 400, 'context_length_exceeded', 'max_tokens'],
     ['prompt overflow', { model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(400) }] }, 400, 'context_length_exceeded', undefined],
