@@ -47,6 +47,8 @@ export interface ModelOptions {
   embeddingContextSize?: number
   /** called with 0..1 while the weights load */
   onProgress?: (progress: number) => void
+  /** decode one token after loading so the first request does not pay for paging the weights in; default true */
+  warmup?: boolean
 }
 
 export interface TokenizeOptions {
@@ -135,6 +137,15 @@ export class Model {
         kvUnified: true,
         flashAttention: options.flashAttention ?? 'auto',
       })
+      if (options.warmup ?? true) {
+        // touches every weight once (mmap'ed pages, repacked buffers), as llama-server does at start-up
+        const token = Int32Array.of(facts.bos >= 0 ? facts.bos : 0)
+        await ctx.step(token, Int32Array.of(0), Int32Array.of(0), Int32Array.of(0)).catch((err: unknown) => {
+          ctx.dispose()
+          throw err
+        })
+        ctx.seqRemove(0)
+      }
       return new Model(path, m, ctx, options, parallel, contextSize)
     } catch (err) {
       m.dispose()
