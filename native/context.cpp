@@ -3,6 +3,9 @@
 #include "addon.h"
 #include "common.h"
 #include "context-worker.h"
+#include "decode-thread.h"
+
+#include "ggml-cpu.h"
 
 #include <cmath>
 #include <cstring>
@@ -31,6 +34,112 @@ static llama_context_params context_params_from(const Napi::Object & o, int32_t 
     std::string fa = opt_str(o, "flashAttention", "auto");
     p.flash_attn_type = fa == "on" ? LLAMA_FLASH_ATTN_TYPE_ENABLED : fa == "off" ? LLAMA_FLASH_ATTN_TYPE_DISABLED : LLAMA_FLASH_ATTN_TYPE_AUTO;
     return p;
+}
+
+// One decode step for the whole batch: inputs copied on the JS thread, run on the decode thread (no napi
+// there), results handed back through a thread-safe function.
+struct step_job {
+    Context *               c;
+    Napi::Promise::Deferred deferred;
+    Napi::ObjectReference   self; // keeps the context alive while the step runs
+    std::vector<int32_t>    tokens, pos, seqs, sample_at;
+    int32_t                 rc = 0;
+    int32_t                 n_top = 0;
+    double                  decode_us = 0, sample_us = 0;
+    std::string             error;
+    std::vector<int32_t>    out_tokens, out_top_ids;
+    std::vector<float>      out_logprobs, out_top_logprobs;
+
+    step_job(Napi::Object self_obj, Context * c)
+        : c(c), deferred(Napi::Promise::Deferred::New(self_obj.Env())), self(Napi::Persistent(self_obj)) {}
+
+    // decode thread: no napi
+    void run() {
+        const int64_t t0 = llama_time_us();
+        const int32_t n = (int32_t) tokens.size();
+        llama_batch & b = c->batch;
+        b.n_tokens = n;
+        for (int32_t i = 0; i < n; i++) {
+            b.token[i]     = tokens[i];
+            b.pos[i]       = pos[i];
+            b.n_seq_id[i]  = 1;
+            b.seq_id[i][0] = seqs[i];
+            b.logits[i]    = 0;
+        }
+        for (int32_t idx : sample_at) b.logits[idx] = 1;
+        log_take_errors();
+        rc = n > 0 ? llama_decode(c->ctx, b) : 0;
+        const int64_t t1 = llama_time_us();
+        decode_us = (double) (t1 - t0);
+        if (rc != 0) {
+            std::string details = log_take_errors();
+            error = "llama_decode returned " + std::to_string(rc) + (details.empty() ? "" : ": " + details);
+            return;
+        }
+        const int32_t n_vocab = llama_vocab_n_tokens(c->model->vocab);
+        const size_t m = sample_at.size();
+        for (int32_t idx : sample_at) {
+            seq_sampler * s = c->samplers[seqs[idx]].get();
+            if (s) n_top = std::max(n_top, s->n_top_logprobs);
+        }
+        out_tokens.resize(m);
+        out_logprobs.resize(m);
+        out_top_ids.assign(m * n_top, -1);
+        out_top_logprobs.assign(m * n_top, NAN);
+        for (size_t k = 0; k < m; k++) {
+            const int32_t idx = sample_at[k];
+            const float * logits = llama_get_logits_ith(c->ctx, idx);
+            sampled_token t = sampler_sample(c->samplers[seqs[idx]].get(), logits, n_vocab, c->scratch,
+                                             out_top_ids.data() + k * n_top, out_top_logprobs.data() + k * n_top);
+            out_tokens[k]   = t.id;
+            out_logprobs[k] = t.logprob;
+        }
+        sample_us = (double) (llama_time_us() - t1);
+    }
+
+    template <typename A, typename T>
+    static A to_array(Napi::Env env, const std::vector<T> & v) {
+        A a = A::New(env, v.size());
+        if (!v.empty()) memcpy(a.Data(), v.data(), v.size() * sizeof(T));
+        return a;
+    }
+
+    // JS thread
+    void settle(Napi::Env env) {
+        Napi::HandleScope scope(env);
+        c->busy = false;
+        if (rc != 0) {
+            Napi::Error e = make_error(env, decode_error_code(rc), error);
+            e.Value().Set("rc", rc);
+            deferred.Reject(e.Value());
+            return;
+        }
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("tokens", to_array<Napi::Int32Array>(env, out_tokens));
+        o.Set("logprobs", to_array<Napi::Float32Array>(env, out_logprobs));
+        o.Set("nTop", n_top);
+        o.Set("topIds", to_array<Napi::Int32Array>(env, out_top_ids));
+        o.Set("topLogprobs", to_array<Napi::Float32Array>(env, out_top_logprobs));
+        o.Set("decodeUs", decode_us);
+        o.Set("sampleUs", sample_us);
+        deferred.Resolve(o);
+    }
+};
+
+static void step_done(Napi::Env env, Napi::Function fn, Context * c, step_job * job);
+
+using step_done_fn = Napi::TypedThreadSafeFunction<Context, step_job, step_done>;
+
+struct Context::step_runner {
+    step_done_fn  done;   // unref'd while idle so an idle context does not keep Node alive
+    decode_thread thread;
+};
+
+static void step_done(Napi::Env env, Napi::Function /*fn*/, Context * c, step_job * job) {
+    if (env == nullptr) return; // the environment is being torn down; the job's references die with it
+    c->runner->done.Unref(env);
+    job->settle(env);
+    delete job;
 }
 
 Napi::Value Context::create(const Napi::CallbackInfo & info) {
@@ -77,6 +186,19 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
     n_seq_max = (int32_t) llama_n_seq_max(ctx);
     samplers.resize(n_seq_max);
     batch = llama_batch_init(n_batch, 0, 1);
+    // persistent pools, as llama-server attaches them: without, ggml makes a new pool for every graph
+    const int32_t n_threads = llama_n_threads(ctx), n_threads_batch = llama_n_threads_batch(ctx);
+    ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
+    ggml_threadpool_params tpp_batch = ggml_threadpool_params_default(n_threads_batch);
+    if (!ggml_threadpool_params_match(&tpp, &tpp_batch)) {
+        pool_batch = ggml_threadpool_new(&tpp_batch);
+        tpp.paused = true;
+    }
+    pool = ggml_threadpool_new(&tpp);
+    if (pool) llama_attach_threadpool(ctx, pool, pool_batch ? pool_batch : pool);
+    runner = std::make_unique<step_runner>();
+    runner->done = step_done_fn::New(info.Env(), "hearth.step", 0, 1, this);
+    runner->done.Unref(info.Env());
 }
 
 Context::~Context() {
@@ -85,11 +207,17 @@ Context::~Context() {
 
 void Context::release() {
     if (!ctx) return;
+    step_done_fn done = runner->done;
+    runner.reset(); // joins the decode thread (idle: nothing is released while a step is in flight)
+    done.Release();
     samplers.clear();
     llama_batch_free(batch);
     batch = {};
     llama_free(ctx);
     ctx = nullptr;
+    if (pool) ggml_threadpool_free(pool);
+    if (pool_batch) ggml_threadpool_free(pool_batch);
+    pool = pool_batch = nullptr;
     model->n_contexts--;
     model.reset();
 }
@@ -223,107 +351,13 @@ Napi::Value Context::clear(const Napi::CallbackInfo & info) {
     return env.Undefined();
 }
 
-// One decode step for the whole batch.
-class step_worker : public Napi::AsyncWorker {
-  public:
-    step_worker(Napi::Object self, Context * c)
-        : Napi::AsyncWorker(self.Env()), deferred(Napi::Promise::Deferred::New(self.Env())), self(Napi::Persistent(self)), c(c) {}
-
-    Napi::Promise promise() { return deferred.Promise(); }
-
-    std::vector<int32_t> tokens, pos, seqs, sample_at;
-
-    // worker thread: no napi
-    void Execute() override {
-        const int64_t t0 = llama_time_us();
-        const int32_t n = (int32_t) tokens.size();
-        llama_batch & b = c->batch;
-        b.n_tokens = n;
-        for (int32_t i = 0; i < n; i++) {
-            b.token[i]     = tokens[i];
-            b.pos[i]       = pos[i];
-            b.n_seq_id[i]  = 1;
-            b.seq_id[i][0] = seqs[i];
-            b.logits[i]    = 0;
-        }
-        for (int32_t idx : sample_at) b.logits[idx] = 1;
-        log_take_errors();
-        rc = n > 0 ? llama_decode(c->ctx, b) : 0;
-        const int64_t t1 = llama_time_us();
-        decode_us = (double) (t1 - t0);
-        if (rc != 0) {
-            std::string details = log_take_errors();
-            SetError("llama_decode returned " + std::to_string(rc) + (details.empty() ? "" : ": " + details));
-            return;
-        }
-        const int32_t n_vocab = llama_vocab_n_tokens(c->model->vocab);
-        const size_t m = sample_at.size();
-        n_top = 0;
-        for (int32_t idx : sample_at) {
-            seq_sampler * s = c->samplers[seqs[idx]].get();
-            if (s) n_top = std::max(n_top, s->n_top_logprobs);
-        }
-        out_tokens.resize(m);
-        out_logprobs.resize(m);
-        out_top_ids.assign(m * n_top, -1);
-        out_top_logprobs.assign(m * n_top, NAN);
-        for (size_t k = 0; k < m; k++) {
-            const int32_t idx = sample_at[k];
-            const float * logits = llama_get_logits_ith(c->ctx, idx);
-            sampled_token t = sampler_sample(c->samplers[seqs[idx]].get(), logits, n_vocab, c->scratch,
-                                             out_top_ids.data() + k * n_top, out_top_logprobs.data() + k * n_top);
-            out_tokens[k]   = t.id;
-            out_logprobs[k] = t.logprob;
-        }
-        sample_us = (double) (llama_time_us() - t1);
-    }
-
-    void OnOK() override {
-        c->busy = false;
-        Napi::Env env = Env();
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("tokens", to_array<Napi::Int32Array>(env, out_tokens));
-        o.Set("logprobs", to_array<Napi::Float32Array>(env, out_logprobs));
-        o.Set("nTop", n_top);
-        o.Set("topIds", to_array<Napi::Int32Array>(env, out_top_ids));
-        o.Set("topLogprobs", to_array<Napi::Float32Array>(env, out_top_logprobs));
-        o.Set("decodeUs", decode_us);
-        o.Set("sampleUs", sample_us);
-        deferred.Resolve(o);
-    }
-
-    void OnError(const Napi::Error & err) override {
-        c->busy = false;
-        Napi::Error e = make_error(Env(), decode_error_code(rc), err.Message());
-        e.Value().Set("rc", rc);
-        deferred.Reject(e.Value());
-    }
-
-  private:
-    template <typename A, typename T>
-    static A to_array(Napi::Env env, const std::vector<T> & v) {
-        A a = A::New(env, v.size());
-        if (!v.empty()) memcpy(a.Data(), v.data(), v.size() * sizeof(T));
-        return a;
-    }
-
-    Napi::Promise::Deferred deferred;
-    Napi::ObjectReference   self; // keeps the context alive while the worker runs
-    Context *               c;
-    int32_t                 rc = 0;
-    int32_t                 n_top = 0;
-    double                  decode_us = 0, sample_us = 0;
-    std::vector<int32_t>    out_tokens, out_top_ids;
-    std::vector<float>      out_logprobs, out_top_logprobs;
-};
-
 // step(tokens, positions, seqIds, sampleAt) -> Promise<StepResult>
 //   tokens/positions/seqIds: Int32Array of the same length (at most nBatch), one entry per token;
 //   sampleAt: Int32Array of batch indices whose logits are sampled with their sequence's sampler.
 Napi::Value Context::step(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     if (!check_idle(env)) return env.Undefined();
-    auto * w = new step_worker(info.This().As<Napi::Object>(), this);
+    auto * w = new step_job(info.This().As<Napi::Object>(), this);
     auto fail = [&](const char * code, const std::string & msg) {
         delete w;
         return throw_error(env, code, msg);
@@ -349,8 +383,13 @@ Napi::Value Context::step(const Napi::CallbackInfo & info) {
         if (idx < 0 || (size_t) idx >= n) return fail("invalid_batch", "sampleAt index " + std::to_string(idx) + " is outside the batch");
     }
     busy = true;
-    Napi::Promise promise = w->promise();
-    w->Queue();
+    Napi::Promise promise = w->deferred.Promise();
+    runner->done.Ref(env);
+    step_runner * r = runner.get();
+    r->thread.post([r, w] {
+        w->run();
+        r->done.NonBlockingCall(w);
+    });
     return promise;
 }
 

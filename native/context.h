@@ -1,11 +1,11 @@
 // Context: one llama_context with n_seq_max sequences (slots) on one unified KV cache, and the per-slot
 // samplers. JS drives it one decode step at a time: step() takes the tokens of every active sequence
-// (prompt chunks and next tokens mixed), runs llama_decode and the samplers on a worker thread, and
+// (prompt chunks and next tokens mixed), runs llama_decode and the samplers on its decode thread, and
 // settles with the sampled tokens as typed arrays.
 //
-// Threading contract: while a step is in flight (`busy`), only the worker thread touches the llama_context
-// and the samplers; every other method throws `context_busy`. The JS scheduler therefore changes
-// sequences and samplers only between steps.
+// Threading contract: steps run on the context's own decode thread (decode-thread.h). While a step is in
+// flight (`busy`), only that thread touches the llama_context and the samplers; every other method throws
+// `context_busy`. The JS scheduler therefore changes sequences and samplers only between steps.
 #pragma once
 
 #include <napi.h>
@@ -34,6 +34,11 @@ class Context : public Napi::ObjectWrap<Context> {
     int32_t                                   n_batch = 0;
     int32_t                                   n_seq_max = 0;
     bool                                      busy = false;
+    struct step_runner;                                 // context.cpp: the decode thread and the way back to JS
+    std::unique_ptr<step_runner>              runner;
+    // persistent CPU thread pools (generation, batches), attached as llama-server attaches them; freed after ctx
+    ggml_threadpool *                         pool       = nullptr;
+    ggml_threadpool *                         pool_batch = nullptr;
 
   private:
     bool check_idle(Napi::Env env);

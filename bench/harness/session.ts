@@ -1,0 +1,56 @@
+// The alternation every scenario follows: round 1 hearth, round 1 llama-server, round 2 hearth, ... with a
+// fresh server process for each turn, so slow drift of a shared machine (other jobs, thermal state) lands on
+// both servers alike and no turn inherits the previous one's caches.
+import type { Agent } from 'node:http'
+import { nextSeed } from './prompts.js'
+import { SERVER_KINDS, startServer, type RunningServer, type ServerKind, type ServerSettings } from './servers.js'
+import { expectTokens, keepAliveAgent, streamRequest } from './stream-client.js'
+
+/** Both servers' defaults, sent explicitly so a changed default can't skew a comparison. */
+export const SAMPLING = { temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05 } as const
+
+export function completionBody(prompt: number[] | string, maxTokens: number): Record<string, unknown> {
+  return { prompt, max_tokens: maxTokens, ...SAMPLING, seed: nextSeed(), ignore_eos: true }
+}
+
+export function log(scenario: string, msg: string): void {
+  const t = new Date().toISOString().slice(11, 19)
+  process.stderr.write(`[${t} ${scenario}] ${msg}\n`)
+}
+
+export interface Turn {
+  kind: ServerKind
+  round: number
+  server: RunningServer
+  agent: Agent
+}
+
+/** A short request that pages in the weights and builds the compute graphs before anything is timed. */
+export async function warmUp(turn: Turn, prompt: number[]): Promise<void> {
+  const o = await streamRequest(turn.agent, turn.server.url, '/v1/completions', completionBody(prompt, 4))
+  expectTokens(o, 4, `${turn.kind} warm-up`)
+}
+
+export async function alternate(
+  scenario: string,
+  rounds: number,
+  settings: ServerSettings,
+  llamaServer: string,
+  body: (turn: Turn) => Promise<void>,
+): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    for (const kind of SERVER_KINDS) {
+      log(scenario, `round ${round + 1}/${rounds}: starting ${kind}`)
+      const server = await startServer(kind, settings, llamaServer)
+      const agent = keepAliveAgent()
+      try {
+        await body({ kind, round, server, agent })
+      } catch (err) {
+        throw new Error(`${kind}, round ${round + 1}: ${(err as Error).message}\n--- ${kind} output ---\n${server.logTail().slice(-3000)}`)
+      } finally {
+        agent.destroy()
+        await server.stop()
+      }
+    }
+  }
+}
