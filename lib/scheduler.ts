@@ -264,9 +264,10 @@ export class Scheduler {
   // ---- admission and the prompt cache ----
 
   #admit(): void {
+    let admitted = 0
     while (this.#queue.length > 0) {
       const free = this.#slots.filter((s) => s.active === null)
-      if (free.length === 0) return
+      if (free.length === 0) break
       const { seq, at } = this.#queue[0]!
       let placed: boolean
       try {
@@ -277,9 +278,21 @@ export class Scheduler {
         seq.end(this.#result(seq, 'error', toHearthError(err), 0, [], 0, performance.now()))
         continue
       }
-      if (!placed) return // first come, first served: the head waits for KV space
+      if (!placed) break // first come, first served: the head waits for KV space
       this.#queue.shift()
+      admitted++
     }
+    if (admitted > 0) this.#dropIdleCaches()
+  }
+
+  /**
+   * Idle slots keep their cells only until new work starts, as llama-server clears its idle slots: in a
+   * unified cache every decoded token attends over all occupied cells, so stale caches would slow every
+   * running sequence. What new requests share with them was adopted first; cells shared with running
+   * sequences stay (they are counted by reference).
+   */
+  #dropIdleCaches(): void {
+    for (const s of this.#slots) if (s.active === null && s.tokens.length > 0) this.#truncate(s, 0)
   }
 
   #place(seq: Sequence, queuedAt: number, free: Slot[]): boolean {
