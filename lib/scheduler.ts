@@ -66,6 +66,8 @@ class Active {
   pending = -1
   sampled: number[] = []
   cancelled = false
+  /** finished (or stopped by a stop string) but maybe still in the step in flight */
+  ended = false
   readonly admittedAt: number
   firstTokenAt = 0
   cachedTokens = 0
@@ -100,6 +102,22 @@ function lcp(a: ArrayLike<number>, b: ArrayLike<number>): number {
 interface Queued {
   seq: Sequence
   at: number
+}
+
+interface Rendered {
+  active: Active
+  token: number
+  info: TokenInfo
+  /** how generation ends with this token, as far as tokens can tell (stop strings are found in #render) */
+  finish: FinishReason | null
+}
+
+interface Batch {
+  tokens: Int32Array
+  positions: Int32Array
+  seqIds: Int32Array
+  sampleAt: Int32Array
+  entries: BatchEntry[]
 }
 
 interface BatchEntry {
@@ -202,31 +220,48 @@ export class Scheduler {
     setImmediate(() => void this.#loop())
   }
 
+  /**
+   * The step loop, pipelined: when a step settles, its tokens are booked (cells, end of generation, limits),
+   * the next step is started at once, and only then is text rendered and streamed out (stop strings,
+   * UTF-8, listeners), while the native side decodes. A sequence that hits a stop string has already been
+   * put into that next step; its extra token is discarded.
+   */
   async #loop(): Promise<void> {
     try {
-      for (;;) {
-        this.#reap()
-        this.#admit()
-        const batch = this.#build()
-        if (!batch) break
-        let result: NativeStepResult
-        this.#stepping = true
-        try {
-          result = await this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
-        } catch (err) {
-          this.#failBatch(batch.entries, toHearthError(err))
-          continue
-        } finally {
-          this.#stepping = false
-        }
-        this.#stats.steps++
-        this.#distribute(batch.entries, result)
+      let inflight = this.#startStep()
+      while (inflight) {
+        const { batch, result } = await inflight
+        let rendered: Rendered[] = []
+        if (result instanceof HearthError) this.#failBatch(batch.entries, result)
+        else rendered = this.#advance(batch.entries, result)
+        inflight = this.#startStep()
+        this.#render(rendered)
+        inflight ??= this.#startStep() // sequences that just ended may have let queued ones in
       }
     } finally {
       this.#running = false
       if (this.#queue.length > 0 || this.#active.length > 0) this.#kick()
       else if (this.#idle) this.#idle()
     }
+  }
+
+  #startStep(): Promise<{ batch: Batch; result: NativeStepResult | HearthError }> | null {
+    this.#reap()
+    this.#admit()
+    const batch = this.#build()
+    if (!batch) return null
+    this.#stepping = true
+    return this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt).then(
+      (result) => {
+        this.#stepping = false
+        this.#stats.steps++
+        return { batch, result }
+      },
+      (err: unknown) => {
+        this.#stepping = false
+        return { batch, result: toHearthError(err) }
+      },
+    )
   }
 
   #cancel(seq: Sequence): void {
@@ -442,7 +477,7 @@ export class Scheduler {
 
   // ---- one step ----
 
-  #build(): { tokens: Int32Array; positions: Int32Array; seqIds: Int32Array; sampleAt: Int32Array; entries: BatchEntry[] } | null {
+  #build(): Batch | null {
     if (this.#active.length === 0) return null
     this.#resolveWaits()
     const entries: BatchEntry[] = []
@@ -518,7 +553,11 @@ export class Scheduler {
     }
   }
 
-  #distribute(entries: BatchEntry[], r: NativeStepResult): void {
+  /**
+   * Books a step's results without rendering text: cells join their slots, sampled tokens become the next
+   * inputs, and sequences that reached end of generation, max tokens or the context end leave the batch.
+   */
+  #advance(entries: BatchEntry[], r: NativeStepResult): Rendered[] {
     const now = performance.now()
     for (const e of entries) {
       const slot = e.active.slot
@@ -530,10 +569,11 @@ export class Scheduler {
       }
       e.active.pending = -1
     }
+    const out: Rendered[] = []
     for (const e of entries) {
       if (e.sample < 0) continue
       const a = e.active
-      if (a.cancelled) continue
+      if (a.cancelled || a.ended) continue
       const token = r.tokens[e.sample]!
       a.sampled.push(token)
       this.#stats.generatedTokens++
@@ -545,27 +585,47 @@ export class Scheduler {
           info.top.push({ id: r.topIds[e.sample * r.nTop + k]!, logprob: r.topLogprobs[e.sample * r.nTop + k]! })
         }
       }
-      if (this.#eog.has(token) && !a.seq.params.ignoreEos) {
+      let finish: FinishReason | null = null
+      if (this.#eog.has(token) && !a.seq.params.ignoreEos) finish = 'eos'
+      else if (a.seq.params.maxTokens !== null && a.sampled.length >= a.seq.params.maxTokens) finish = 'length'
+      else if (a.slot.tokens.length + 1 > this.#opts.nCtxSeq) finish = 'length'
+      if (finish) {
+        // out of the next step now; its last text is rendered with the others
+        a.ended = true
+        this.#release(a)
+      } else {
+        a.pending = token
+      }
+      out.push({ active: a, token, info, finish })
+    }
+    if (out.some((x) => x.finish)) this.#active = this.#active.filter((a) => !a.ended)
+    return out
+  }
+
+  /** Text for booked tokens: UTF-8, stop strings, listeners; a stop string ends its sequence here. */
+  #render(items: Rendered[]): void {
+    for (const { active: a, token, info, finish } of items) {
+      if (a.cancelled || a.seq.done) continue
+      if (finish === 'eos') {
         a.seq.emit({ text: this.#finalText(a), token: null })
-        this.#end(a, a.stops.stopped !== null ? 'stop' : 'eos')
+        this.#finish(a, a.stops.stopped !== null ? 'stop' : 'eos')
         continue
       }
       let text = a.stops.push(a.text.push(token))
-      if (a.stops.stopped !== null) {
-        a.seq.emit({ text, token: info })
-        this.#end(a, 'stop')
-        continue
-      }
-      const full = a.seq.params.maxTokens !== null && a.sampled.length >= a.seq.params.maxTokens
-      const noRoom = a.slot.tokens.length + 1 > this.#opts.nCtxSeq
-      if (full || noRoom) {
-        text += this.#finalText(a)
-        a.seq.emit({ text, token: info })
-        this.#end(a, a.stops.stopped !== null ? 'stop' : 'length')
-        continue
-      }
+      if (a.stops.stopped === null && finish === 'length') text += this.#finalText(a)
       a.seq.emit({ text, token: info })
-      a.pending = token
+      if (a.stops.stopped !== null) {
+        if (!a.ended) {
+          // its next token may be decoding already; that result is discarded
+          a.ended = true
+          a.pending = -1
+          this.#release(a)
+          this.#active = this.#active.filter((x) => x !== a)
+        }
+        this.#finish(a, 'stop')
+      } else if (finish) {
+        this.#finish(a, finish)
+      }
     }
   }
 
@@ -574,12 +634,6 @@ export class Scheduler {
   #finalText(a: Active): string {
     const text = a.stops.push(a.text.flush())
     return a.stops.stopped !== null ? text : text + a.stops.flush()
-  }
-
-  #end(a: Active, reason: FinishReason): void {
-    this.#finish(a, reason)
-    this.#release(a)
-    this.#active = this.#active.filter((x) => x !== a)
   }
 
   #finish(a: Active, reason: FinishReason, error: HearthError | null = null): void {
