@@ -89,6 +89,10 @@ class Active {
   }
 }
 
+/** Gathering a burst of requests before the first step from idle: see #kick(). */
+const GATHER_QUIET_MS = 1
+const GATHER_MAX_MS = 5
+
 /** A shared prefix shorter than this is recomputed rather than waited for. */
 const MIN_SHARED_WAIT = 16
 
@@ -140,6 +144,7 @@ export class Scheduler {
   readonly #cellRefs = new Map<number, number>()
   #nextCell = 0
   #running = false
+  #lastSubmit = -Infinity
   /** a native step is in flight: slots and samplers may not change until it settles */
   #stepping = false
   #closed = false
@@ -192,6 +197,7 @@ export class Scheduler {
       return seq
     }
     const entry = { seq, at: performance.now() }
+    this.#lastSubmit = entry.at
     this.#queue.push(entry)
     if (!this.#stepping) this.#admit()
     const waiting = this.#waiting()
@@ -216,8 +222,17 @@ export class Scheduler {
   #kick(): void {
     if (this.#running) return
     this.#running = true
-    // setImmediate: requests arriving in the same I/O phase join the first step together
-    setImmediate(() => void this.#loop())
+    // From idle, the first step waits for a burst of requests to finish arriving (until none came for
+    // GATHER_QUIET_MS, at most GATHER_MAX_MS), so clients that start together are prefilled together
+    // rather than the first alone and the rest one long step later.
+    const started = performance.now()
+    const gather = () => {
+      const now = performance.now()
+      if (now - this.#lastSubmit < GATHER_QUIET_MS && now - started < GATHER_MAX_MS) setTimeout(gather, 1)
+      else void this.#loop()
+    }
+    if (performance.now() - this.#lastSubmit < GATHER_QUIET_MS) setTimeout(gather, 1)
+    else setImmediate(() => void this.#loop())
   }
 
   /**
