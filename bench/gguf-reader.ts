@@ -1,6 +1,7 @@
-// Reads the metadata key/values of a GGUF file (not its tensors). make-model.ts uses it to take the word
-// pieces of the built-in tiny model, so synthetic vocabularies tokenize English like a real SentencePiece one.
-import { closeSync, openSync, readSync } from 'node:fs'
+// Reads a GGUF file's header: the metadata key/values and the tensor table, never the tensor data.
+// make-model.ts takes the built-in tiny model's word pieces from it; the benchmarks take the weight bytes a
+// decode step reads and the ordinary token ids for random prompts.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 
 export type GGUFScalar = number | bigint | boolean | string
 export type GGUFValue = GGUFScalar | GGUFScalar[]
@@ -9,6 +10,24 @@ export type GGUFValue = GGUFScalar | GGUFScalar[]
 const FIXED_SIZE: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 }
 const STRING = 8
 const ARRAY = 9
+
+export interface TensorInfo {
+  name: string
+  /** ggml_type id */
+  type: number
+  dims: number[]
+  /** bytes from the start of the data section */
+  offset: number
+  /** bytes up to the next tensor (includes alignment padding, at most alignment-1 bytes) */
+  bytes: number
+}
+
+export interface GGUFHeader {
+  metadata: Map<string, GGUFValue>
+  tensors: TensorInfo[]
+  dataOffset: number
+  fileBytes: number
+}
 
 /** Sequential reader over a file that pulls more bytes in as the parse needs them. */
 class Cursor {
@@ -19,6 +38,11 @@ class Cursor {
 
   constructor(fd: number) {
     this.#fd = fd
+  }
+
+  /** absolute file position of the next unread byte */
+  get position(): number {
+    return this.#filePos - (this.#buf.length - this.#pos)
   }
 
   #need(n: number): void {
@@ -83,17 +107,17 @@ class Cursor {
   }
 }
 
-/** Every metadata key of a GGUF v2/v3 file with its value (arrays as JS arrays). */
-export function readGGUFMetadata(path: string): Map<string, GGUFValue> {
+/** The header of a GGUF v2/v3 file: every metadata key with its value (arrays as JS arrays) and the tensor table. */
+export function readGGUF(path: string): GGUFHeader {
   const fd = openSync(path, 'r')
   try {
     const c = new Cursor(fd)
     if (c.u32() !== 0x46554747) throw new Error(`${path} is not a GGUF file`) // "GGUF" little-endian
     const version = c.u32()
     if (version < 2) throw new Error(`${path}: GGUF version ${version} is not supported`)
-    c.count() // tensors
+    const nTensors = c.count()
     const nKv = c.count()
-    const out = new Map<string, GGUFValue>()
+    const metadata = new Map<string, GGUFValue>()
     for (let i = 0; i < nKv; i++) {
       const key = c.string()
       const type = c.u32()
@@ -102,13 +126,34 @@ export function readGGUFMetadata(path: string): Map<string, GGUFValue> {
         const n = c.count()
         const values: GGUFScalar[] = new Array(n)
         for (let j = 0; j < n; j++) values[j] = c.scalar(elemType)
-        out.set(key, values)
+        metadata.set(key, values)
       } else {
-        out.set(key, c.scalar(type))
+        metadata.set(key, c.scalar(type))
       }
     }
-    return out
+    const infos: Omit<TensorInfo, 'bytes'>[] = []
+    for (let i = 0; i < nTensors; i++) {
+      const name = c.string()
+      const nDims = c.u32()
+      const dims: number[] = []
+      for (let d = 0; d < nDims; d++) dims.push(c.count())
+      const type = c.u32()
+      infos.push({ name, type, dims, offset: c.count() })
+    }
+    const alignment = Number(metadata.get('general.alignment') ?? 32)
+    const dataOffset = Math.ceil(c.position / alignment) * alignment
+    const fileBytes = fstatSync(fd).size
+    // sizes from the gaps between offsets, so no table of ggml block sizes is needed here
+    const byOffset = [...infos].sort((a, b) => a.offset - b.offset)
+    const dataBytes = fileBytes - dataOffset
+    const tensors = byOffset.map((t, i) => ({ ...t, bytes: (byOffset[i + 1]?.offset ?? dataBytes) - t.offset }))
+    return { metadata, tensors, dataOffset, fileBytes }
   } finally {
     closeSync(fd)
   }
+}
+
+/** Every metadata key of a GGUF file with its value. */
+export function readGGUFMetadata(path: string): Map<string, GGUFValue> {
+  return readGGUF(path).metadata
 }

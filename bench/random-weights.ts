@@ -2,25 +2,15 @@
 // pool of N(0, 0.02) halves is drawn once (seeded, so files are reproducible) and every tensor reads it as a
 // ring from its own starting point. The values only have to be plausible in scale, never meaningful: speed
 // depends on shapes and types, not on the numbers.
+import { mulberry32 } from './rng.js'
+
 // ~8 MiB; odd, so no row length divides it and rows that wrap around the pool come back shifted, not repeated
 const POOL_HALVES = (1 << 22) - 3
 const STD = 0.02
 
-/** mulberry32: tiny seeded PRNG, uniform in [0, 1) */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Standard normal samples by Box-Muller. */
 function normals(seed: number): () => number {
-  const u = rng(seed)
+  const u = mulberry32(seed)
   let spare: number | null = null
   return () => {
     if (spare !== null) {

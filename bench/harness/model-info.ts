@@ -1,7 +1,8 @@
 // Facts about the served model that the scenarios need: its size, the weight bytes a decode step reads, and
 // the token ids random prompts may use.
 import { basename } from 'node:path'
-import { normalTokenIds, readGGUFSummary, weightBytesPerToken } from './gguf-tensors.js'
+import { readGGUF } from '../gguf-reader.js'
+import { normalTokenIds, weightBytesPerToken } from './gguf-tensors.js'
 import { RandomPrompts } from './prompts.js'
 import type { ModelInfo } from './result.js'
 
@@ -11,7 +12,7 @@ export interface LoadedModelInfo {
 }
 
 export function inspectModel(path: string): LoadedModelInfo {
-  const s = readGGUFSummary(path)
+  const s = readGGUF(path)
   return {
     info: { file: basename(path), path, fileBytes: s.fileBytes, weightBytesPerToken: Math.round(weightBytesPerToken(s)) },
     prompts: new RandomPrompts(normalTokenIds(s)),

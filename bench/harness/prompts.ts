@@ -1,18 +1,7 @@
 // Prompts for the scenarios. Random token-id prompts are unique per request (a per-process random seed plus
 // a counter), so no server's prompt cache can help where the scenario measures raw prompt work.
 import { randomInt } from 'node:crypto'
-
-/** mulberry32: a small seeded generator, enough to scatter token ids */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { mulberry32 } from '../rng.js'
 
 export class RandomPrompts {
   readonly #ids: Int32Array
@@ -26,7 +15,7 @@ export class RandomPrompts {
 
   /** `n` random token ids, different from every other prompt this process made */
   next(n: number): number[] {
-    const rand = rng(this.#next++)
+    const rand = mulberry32(this.#next++)
     const out = new Array<number>(n)
     for (let i = 0; i < n; i++) out[i] = this.#ids[Math.floor(rand() * this.#ids.length)]!
     return out

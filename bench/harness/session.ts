@@ -1,6 +1,7 @@
 // The alternation every scenario follows: round 1 hearth, round 1 llama-server, round 2 hearth, ... with a
 // fresh server process for each turn, so slow drift of a shared machine (other jobs, thermal state) lands on
-// both servers alike and no turn inherits the previous one's caches.
+// both servers alike and no turn inherits the previous one's caches. Scenarios made of single requests
+// interleave finer still: both servers run side by side and requests alternate between them.
 import type { Agent } from 'node:http'
 import { nextSeed } from './prompts.js'
 import { SERVER_KINDS, startServer, type RunningServer, type ServerKind, type ServerSettings } from './servers.js'
@@ -50,6 +51,47 @@ export async function alternate(
       } finally {
         agent.destroy()
         await server.stop()
+      }
+    }
+  }
+}
+
+/**
+ * Both servers side by side for each round (fresh processes, warmed up), and `reps` requests that alternate
+ * between them, in swapped order on every repetition. On a machine whose speed drifts within seconds,
+ * neighbouring samples see the same conditions; only one server works at a time.
+ */
+export async function interleave(
+  scenario: string,
+  rounds: number,
+  reps: number,
+  settings: ServerSettings,
+  llamaServer: string,
+  warm: (turn: Turn) => Promise<void>,
+  body: (turn: Turn, rep: number) => Promise<void>,
+): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    log(scenario, `round ${round + 1}/${rounds}: starting both servers`)
+    const turns: Turn[] = []
+    try {
+      for (const kind of SERVER_KINDS) {
+        turns.push({ kind, round, server: await startServer(kind, settings, llamaServer), agent: keepAliveAgent() })
+      }
+      for (const turn of turns) await warm(turn)
+      for (let rep = 0; rep < reps; rep++) {
+        const order = rep % 2 === 0 ? turns : [...turns].reverse()
+        for (const turn of order) {
+          try {
+            await body(turn, rep)
+          } catch (err) {
+            throw new Error(`${turn.kind}, round ${round + 1}: ${(err as Error).message}\n--- ${turn.kind} output ---\n${turn.server.logTail().slice(-3000)}`)
+          }
+        }
+      }
+    } finally {
+      for (const turn of turns) {
+        turn.agent.destroy()
+        await turn.server.stop()
       }
     }
   }

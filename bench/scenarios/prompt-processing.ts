@@ -5,7 +5,7 @@ import { inspectModel } from '../harness/model-info.js'
 import { parseScenarioOptions, resolveBenchModel } from '../harness/options.js'
 import { addSample, buildResult, consoleTable, emptySamples, writeResult, type MetricInfo } from '../harness/result.js'
 import { serverCommandLines, type ServerSettings } from '../harness/servers.js'
-import { alternate, completionBody, log, warmUp } from '../harness/session.js'
+import { completionBody, interleave, log, warmUp } from '../harness/session.js'
 import { expectTokens, firstTokenAt, streamRequest } from '../harness/stream-client.js'
 
 const SCENARIO = 'prompt-processing'
@@ -14,26 +14,23 @@ const o = parseScenarioOptions()
 const modelPath = await resolveBenchModel(o)
 const { info: model, prompts } = inspectModel(modelPath)
 const promptTokens = o.promptTokens ?? 2048
-const reps = o.reps ?? (o.quick ? 1 : 2)
+const reps = o.reps ?? (o.quick ? 2 : 3)
 const ctx = Math.ceil((promptTokens + 64) / 256) * 256
 const settings: ServerSettings = {
   model: modelPath, threads: o.threads, parallel: 1, ctxPerSeq: ctx, kvSize: ctx, batch: 512, ubatch: 512, promptCache: true,
 }
 
 const samples = emptySamples()
-await alternate(SCENARIO, o.rounds, settings, o.llamaServer, async (turn) => {
-  await warmUp(turn, prompts.next(16))
-  for (let rep = 0; rep < reps; rep++) {
-    const r = await streamRequest(turn.agent, turn.server.url, '/v1/completions', completionBody(prompts.next(promptTokens), 1))
-    expectTokens(r, 1, turn.kind)
-    if (r.promptTokens !== promptTokens) throw new Error(`${turn.kind} counted ${r.promptTokens} prompt tokens, sent ${promptTokens}`)
-    if (r.cachedTokens) throw new Error(`${turn.kind} reused ${r.cachedTokens} cached tokens of a random prompt`)
-    const ttft = firstTokenAt(r) - r.sentAt
-    const pp = (promptTokens / ttft) * 1000
-    addSample(samples, turn.kind, 'pp_tok_s', pp)
-    addSample(samples, turn.kind, 'ttft_ms', ttft)
-    log(SCENARIO, `${turn.kind}: ${promptTokens} tokens in ${ttft.toFixed(0)} ms = ${pp.toFixed(1)} tok/s`)
-  }
+await interleave(SCENARIO, o.rounds, reps, settings, o.llamaServer, (turn) => warmUp(turn, prompts.next(16)), async (turn) => {
+  const r = await streamRequest(turn.agent, turn.server.url, '/v1/completions', completionBody(prompts.next(promptTokens), 1))
+  expectTokens(r, 1, turn.kind)
+  if (r.promptTokens !== promptTokens) throw new Error(`${turn.kind} counted ${r.promptTokens} prompt tokens, sent ${promptTokens}`)
+  if (r.cachedTokens) throw new Error(`${turn.kind} reused ${r.cachedTokens} cached tokens of a random prompt`)
+  const ttft = firstTokenAt(r) - r.sentAt
+  const pp = (promptTokens / ttft) * 1000
+  addSample(samples, turn.kind, 'pp_tok_s', pp)
+  addSample(samples, turn.kind, 'ttft_ms', ttft)
+  log(SCENARIO, `${turn.kind}: ${promptTokens} tokens in ${ttft.toFixed(0)} ms = ${pp.toFixed(1)} tok/s`)
 })
 
 const metricInfo: MetricInfo[] = [
@@ -46,7 +43,7 @@ const result = buildResult({
   model,
   settings: { ...settings, model: model.file, promptTokens, maxTokens: 1, reps, rounds: o.rounds, flashAttention: 'auto' },
   serverCommands: serverCommandLines(settings),
-  aggregation: `best of ${o.rounds} rounds x ${reps} requests per server, servers alternating, fresh process per round`,
+  aggregation: `best of ${o.rounds} rounds x ${reps} requests per server, both servers running, requests alternating, fresh processes per round`,
   metricInfo,
   samples,
   notes: ['pp tok/s = prompt tokens / time to first token (includes HTTP, tokenization-free token-id prompt and one sampling step)'],

@@ -6,7 +6,7 @@ import { inspectModel } from '../harness/model-info.js'
 import { parseScenarioOptions, resolveBenchModel } from '../harness/options.js'
 import { addSample, buildResult, consoleTable, emptySamples, writeResult, type MetricInfo } from '../harness/result.js'
 import { serverCommandLines, type ServerSettings } from '../harness/servers.js'
-import { alternate, completionBody, log, warmUp } from '../harness/session.js'
+import { completionBody, interleave, log, warmUp } from '../harness/session.js'
 import { expectTokens, firstTokenAt, lastTokenAt, streamRequest } from '../harness/stream-client.js'
 
 const SCENARIO = 'single-stream'
@@ -16,7 +16,7 @@ const modelPath = await resolveBenchModel(o)
 const { info: model, prompts } = inspectModel(modelPath)
 const promptTokens = o.promptTokens ?? 512
 const genTokens = o.genTokens ?? (o.quick ? 64 : 128)
-const reps = o.reps ?? (o.quick ? 1 : 2)
+const reps = o.reps ?? (o.quick ? 2 : 4)
 const settings: ServerSettings = {
   model: modelPath,
   threads: o.threads,
@@ -35,22 +35,19 @@ if (o.bandwidth) {
 }
 
 const samples = emptySamples()
-await alternate(SCENARIO, o.rounds, settings, o.llamaServer, async (turn) => {
-  await warmUp(turn, prompts.next(16))
-  for (let rep = 0; rep < reps; rep++) {
-    const r = await streamRequest(turn.agent, turn.server.url, '/v1/completions', completionBody(prompts.next(promptTokens), genTokens))
-    expectTokens(r, genTokens, turn.kind)
-    if (r.promptTokens !== promptTokens) throw new Error(`${turn.kind} counted ${r.promptTokens} prompt tokens, sent ${promptTokens}`)
-    const first = firstTokenAt(r)
-    const last = lastTokenAt(r)
-    const ttft = first - r.sentAt
-    const decode = ((r.completionTokens - 1) / (last - first)) * 1000
-    addSample(samples, turn.kind, 'ttft_ms', ttft)
-    addSample(samples, turn.kind, 'decode_tok_s', decode)
-    addSample(samples, turn.kind, 'e2e_ms', r.endAt - r.sentAt)
-    log(SCENARIO, `${turn.kind}: TTFT ${ttft.toFixed(0)} ms, decode ${decode.toFixed(2)} tok/s (${r.tokenTimes.length} content chunks)`)
-  }
+await interleave(SCENARIO, o.rounds, reps, settings, o.llamaServer, (turn) => warmUp(turn, prompts.next(16)), async (turn) => {
+  const r = await streamRequest(turn.agent, turn.server.url, '/v1/completions', completionBody(prompts.next(promptTokens), genTokens))
+  expectTokens(r, genTokens, turn.kind)
+  if (r.promptTokens !== promptTokens) throw new Error(`${turn.kind} counted ${r.promptTokens} prompt tokens, sent ${promptTokens}`)
+  const first = firstTokenAt(r)
+  const last = lastTokenAt(r)
+  const ttft = first - r.sentAt
+  const decode = ((r.completionTokens - 1) / (last - first)) * 1000
+  addSample(samples, turn.kind, 'ttft_ms', ttft)
+  addSample(samples, turn.kind, 'decode_tok_s', decode)
+  addSample(samples, turn.kind, 'e2e_ms', r.endAt - r.sentAt)
   addSample(samples, turn.kind, 'peak_rss_mb', turn.server.peakRssBytes() / 2 ** 20)
+  log(SCENARIO, `${turn.kind}: TTFT ${ttft.toFixed(0)} ms, decode ${decode.toFixed(2)} tok/s (${r.tokenTimes.length} content chunks)`)
 })
 
 const metricInfo: MetricInfo[] = [
@@ -76,7 +73,7 @@ const result = buildResult({
   model,
   settings: { ...settings, model: model.file, promptTokens, genTokens, reps, rounds: o.rounds, flashAttention: 'auto' },
   serverCommands: serverCommandLines(settings),
-  aggregation: `best of ${o.rounds} rounds x ${reps} requests per server, servers alternating, fresh process per round`,
+  aggregation: `best of ${o.rounds} rounds x ${reps} requests per server, both servers running, requests alternating, fresh processes per round`,
   metricInfo,
   samples,
   extra,
