@@ -109,7 +109,8 @@ export interface NativeContext {
   seqCopy(src: number, dst: number, p0?: number, p1?: number): void
   seqRange(seq: number): [number, number]
   clear(): void
-  /** One decode step for the whole batch; every other method throws `context_busy` until it settles. */
+  /** One decode step for the whole batch, sampling at most one position per sequence; every other method throws
+   * `context_busy` until it settles. */
   step(tokens: Int32Array, positions: Int32Array, seqIds: Int32Array, sampleAt: Int32Array): Promise<NativeStepResult>
   dispose(): void
 }

@@ -99,6 +99,7 @@ t.test('the native step validates its batch', async (t) => {
   t.throws(() => ctx.step(i32(1), i32(0), i32(5), i32()), { code: 'invalid_sequence' })
   t.throws(() => ctx.step(i32(99999), i32(0), i32(0), i32()), { code: 'invalid_token' })
   t.throws(() => ctx.step(i32(...Array(9).fill(1)), i32(...Array(9).keys()), i32(...Array(9).fill(0)), i32()), { code: 'invalid_batch' })
+  t.throws(() => ctx.step(i32(1, 2), i32(0, 1), i32(0, 0), i32(0, 1)), { code: 'invalid_batch' }, 'one sampled position per sequence')
   const pending = ctx.step(i32(1), i32(0), i32(0), i32(0))
   t.throws(() => ctx.seqRemove(0), { code: 'context_busy' }, 'nothing else runs while a step is in flight')
   const r = await pending
