@@ -91,7 +91,7 @@ class Active {
 
 /** Gathering a burst of requests before the first step from idle: see #kick(). */
 const GATHER_QUIET_MS = 1
-const GATHER_MAX_MS = 5
+const GATHER_MAX_MS = 10
 
 /** A shared prefix shorter than this is recomputed rather than waited for. */
 const MIN_SHARED_WAIT = 16
@@ -149,6 +149,8 @@ export class Scheduler {
   #stepping = false
   #closed = false
   #idle: (() => void) | null = null
+  /** requests announced by expectArrival() and not yet submitted (or given up) */
+  #arriving = 0
   #stats = { steps: 0, promptTokens: 0, cachedTokens: 0, generatedTokens: 0 }
 
   constructor(ctx: NativeContext, pieces: TokenPieces, eog: Int32Array, opts: SchedulerOptions) {
@@ -212,6 +214,22 @@ export class Scheduler {
     return seq
   }
 
+  /**
+   * Announces a request that has reached the server and will probably submit once its body is parsed and
+   * its prompt rendered and tokenized; call the returned function when it has (or when it will not). The
+   * first step from idle waits for announced requests (at most GATHER_MAX_MS), so clients that start
+   * together are prefilled in one step even when their requests take a few milliseconds to prepare.
+   */
+  expectArrival(): () => void {
+    this.#arriving++
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      this.#arriving--
+    }
+  }
+
   /** Stops taking requests and resolves when every admitted and queued request has ended. */
   async close(): Promise<void> {
     this.#closed = true
@@ -222,16 +240,18 @@ export class Scheduler {
   #kick(): void {
     if (this.#running) return
     this.#running = true
-    // From idle, the first step waits for a burst of requests to finish arriving (until none came for
-    // GATHER_QUIET_MS, at most GATHER_MAX_MS), so clients that start together are prefilled together
-    // rather than the first alone and the rest one long step later.
+    // From idle, the first step waits for a burst of requests to finish arriving (while announced ones are
+    // still being prepared and until none was submitted for GATHER_QUIET_MS, at most GATHER_MAX_MS), so
+    // clients that start together are prefilled together rather than the first alone and the rest one long
+    // step later.
     const started = performance.now()
+    const gathering = (now: number) => this.#arriving > 0 || now - this.#lastSubmit < GATHER_QUIET_MS
     const gather = () => {
       const now = performance.now()
-      if (now - this.#lastSubmit < GATHER_QUIET_MS && now - started < GATHER_MAX_MS) setTimeout(gather, 1)
+      if (gathering(now) && now - started < GATHER_MAX_MS) setTimeout(gather, 1)
       else void this.#loop()
     }
-    if (performance.now() - this.#lastSubmit < GATHER_QUIET_MS) setTimeout(gather, 1)
+    if (gathering(started)) setTimeout(gather, 1)
     else setImmediate(() => void this.#loop())
   }
 

@@ -57,9 +57,10 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
       reply.error(new HearthError('invalid_api_key', 'Incorrect API key provided. Pass it as "Authorization: Bearer <key>".'))
       return
     }
+    if (route.generates && state.model) reply.arrived = state.model.scheduler.expectArrival()
     const run = (body: unknown) => route.handler(state, reply, body, info.params)
     const work = route.body ? readBody(res, reply, config.bodyLimit).then((buf) => run(parseJson(buf))) : Promise.resolve().then(() => run(null))
-    work.catch((err: unknown) => reply.error(err))
+    work.catch((err: unknown) => reply.error(err)).finally(() => reply.arrived())
   }
 
   const byPath = new Map<string, Route['method'][]>()

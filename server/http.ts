@@ -60,6 +60,12 @@ export class Reply {
   /** tokens in and out, for the request log */
   promptTokens = 0
   completionTokens = 0
+  /**
+   * Tells the scheduler this request has submitted its sequences (or never will): see
+   * Scheduler.expectArrival. Idempotent; the endpoint calls it right after submitting, app.ts when the
+   * handler is done.
+   */
+  arrived: () => void = () => {}
   #onAbort: (() => void)[] = []
   #onFinish: ((reply: Reply) => void) | null
 

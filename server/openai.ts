@@ -128,6 +128,8 @@ export function runSequences(
   } catch (err) {
     for (const s of seqs) s.cancel()
     throw err
+  } finally {
+    reply.arrived()
   }
   reply.onAbort(() => seqs.forEach((s) => s.cancel()))
   const startedAt = reply.startedAt

@@ -17,12 +17,14 @@ export interface Route {
   auth: boolean
   /** reads and parses a JSON body first */
   body: boolean
+  /** submits generations: announced to the scheduler as soon as the request arrives */
+  generates: boolean
   handler: Handler
 }
 
-const get = (path: string, handler: Handler, auth = true): Route => ({ method: 'get', path, auth, body: false, handler })
-const post = (path: string, handler: Handler): Route => ({ method: 'post', path, auth: true, body: true, handler })
-const del = (path: string, handler: Handler): Route => ({ method: 'del', path, auth: true, body: false, handler })
+const get = (path: string, handler: Handler, auth = true): Route => ({ method: 'get', path, auth, body: false, generates: false, handler })
+const post = (path: string, handler: Handler, generates = true): Route => ({ method: 'post', path, auth: true, body: true, generates, handler })
+const del = (path: string, handler: Handler): Route => ({ method: 'del', path, auth: true, body: false, generates: false, handler })
 
 export const routes: Route[] = [
   get('/health', health, false),
@@ -31,7 +33,7 @@ export const routes: Route[] = [
   get('/v1/models/:id', (s, r, _, [id]) => getModel(s, r, id!)),
   post('/v1/chat/completions', chatCompletions),
   post('/v1/completions', completions),
-  post('/v1/embeddings', embeddings),
+  post('/v1/embeddings', embeddings, false),
   post('/v1/responses', createResponse),
   get('/v1/responses/:id', (s, r, _, [id]) => getResponse(s, r, id!)),
   del('/v1/responses/:id', (s, r, _, [id]) => deleteResponse(s, r, id!)),

@@ -42,15 +42,16 @@ export async function streamRequest(agent: Agent, baseUrl: string, path: string,
   } catch (err) {
     // llama-server (cpp-httplib) closes a keep-alive connection whose request outlived its 5 s keep-alive
     // timeout, and the close can land just after the agent handed the socket to the next request. That
-    // request never reached the server, so sending it again on a fresh socket is safe.
-    if (err instanceof StaleSocketError) return attempt(agent, new URL(path, baseUrl), payload)
+    // request never reached the server, so sending it again is safe: on a new connection of its own, since
+    // every other idle socket in the pool may have been closed the same way.
+    if (err instanceof StaleSocketError) return attempt(false, new URL(path, baseUrl), payload)
     throw err
   }
 }
 
 class StaleSocketError extends Error {}
 
-function attempt(agent: Agent, url: URL, payload: Buffer): Promise<StreamOutcome> {
+function attempt(agent: Agent | false, url: URL, payload: Buffer): Promise<StreamOutcome> {
   const path = url.pathname
   return new Promise((resolve, reject) => {
     const out: StreamOutcome = {

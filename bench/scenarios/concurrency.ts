@@ -6,7 +6,7 @@ import { inspectModel } from '../harness/model-info.js'
 import { parseScenarioOptions, resolveBenchModel } from '../harness/options.js'
 import { addSample, buildResult, consoleTable, emptySamples, writeResult, type MetricInfo } from '../harness/result.js'
 import { serverCommandLines, type ServerSettings } from '../harness/servers.js'
-import { alternate, completionBody, log, warmUp } from '../harness/session.js'
+import { completionBody, interleave, log, warmUp } from '../harness/session.js'
 import { percentile, sum } from '../harness/stats.js'
 import { expectTokens, firstTokenAt, lastTokenAt, streamRequest } from '../harness/stream-client.js'
 
@@ -34,8 +34,10 @@ for (const n of levels) {
     { key: `c${n}_tbt_p99_ms`, label: `${n} stream${n === 1 ? "" : "s"}: time between tokens p99`, unit: 'ms', better: 'lower' },
     { key: `c${n}_ttft_p50_ms`, label: `${n} stream${n === 1 ? "" : "s"}: time to first token p50`, unit: 'ms', better: 'lower' },
   )
-  await alternate(`${SCENARIO} x${n}`, o.rounds, settingsFor(n), o.llamaServer, async (turn) => {
-    await warmUp(turn, prompts.next(16))
+  // batches of up to 16 streams take seconds, so each round alternates several of them between the two
+  // servers; a 64-stream batch takes most of a minute and runs once per server and round
+  const reps = o.reps ?? (o.quick || n >= 64 ? 1 : 3)
+  await interleave(`${SCENARIO} x${n}`, o.rounds, reps, settingsFor(n), o.llamaServer, (turn) => warmUp(turn, prompts.next(16)), async (turn) => {
     const bodies = Array.from({ length: n }, () => completionBody(prompts.next(promptTokens), genTokens))
     const results = await Promise.all(bodies.map((b) => streamRequest(turn.agent, turn.server.url, '/v1/completions', b)))
     for (const r of results) expectTokens(r, genTokens, turn.kind)
@@ -63,7 +65,7 @@ const result = buildResult({
     parallel: 'streams', batch: 512, ubatch: 512, rounds: o.rounds, flashAttention: 'auto',
   },
   serverCommands: serverCommandLines(settingsFor(levels[levels.length - 1]!)),
-  aggregation: `best of ${o.rounds} rounds per server and level (one batch of N requests each), servers alternating, fresh process per round`,
+  aggregation: `best of ${o.rounds} rounds per server and level (${o.reps ?? (o.quick ? 1 : 3)} batches of N requests per round${o.reps ? '' : ', 1 at 64 streams'}), both servers running, batches alternating, fresh processes per round`,
   metricInfo,
   samples,
   notes: [
