@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { resolveBenchModel } from './harness/options.js'
+import { PASSED_ON_OPTIONS, resolveBenchModel } from './harness/options.js'
 import { buildLlamaServerScript, distBench, repoRoot, resultsDir } from './harness/paths.js'
 import { latestMarkdown } from './harness/report.js'
 import type { ScenarioResult } from './harness/result.js'
@@ -21,14 +21,8 @@ const log = (msg: string) => process.stderr.write(`[${new Date().toISOString().s
 
 const { values } = parseArgs({
   options: {
-    quick: { type: 'boolean', default: false },
+    ...PASSED_ON_OPTIONS,
     only: { type: 'string' },
-    rounds: { type: 'string' },
-    reps: { type: 'string' },
-    threads: { type: 'string' },
-    model: { type: 'string' },
-    'model-shape': { type: 'string', default: 'qwen2.5-0.5b' },
-    'model-type': { type: 'string', default: 'q8_0' },
     'llama-server': { type: 'string' },
     report: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },

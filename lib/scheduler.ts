@@ -624,13 +624,9 @@ export class Scheduler {
       if (this.#eog.has(token) && !a.seq.params.ignoreEos) finish = 'eos'
       else if (a.seq.params.maxTokens !== null && a.sampled.length >= a.seq.params.maxTokens) finish = 'length'
       else if (a.slot.tokens.length + 1 > this.#opts.nCtxSeq) finish = 'length'
-      if (finish) {
-        // out of the next step now; its last text is rendered with the others
-        a.ended = true
-        this.#release(a)
-      } else {
-        a.pending = token
-      }
+      // a finished sequence is out of the next step now; its last text is rendered with the others
+      if (finish) this.#retire(a)
+      else a.pending = token
       out.push({ active: a, token, info, finish })
     }
     if (out.some((x) => x.finish)) this.#active = this.#active.filter((a) => !a.ended)
@@ -651,10 +647,7 @@ export class Scheduler {
       a.seq.emit({ text, token: info })
       if (a.stops.stopped !== null) {
         if (!a.ended) {
-          // its next token may be decoding already; that result is discarded
-          a.ended = true
-          a.pending = -1
-          this.#release(a)
+          this.#retire(a)
           this.#active = this.#active.filter((x) => x !== a)
         }
         this.#finish(a, 'stop')
@@ -669,6 +662,13 @@ export class Scheduler {
   #finalText(a: Active): string {
     const text = a.stops.push(a.text.flush())
     return a.stops.stopped !== null ? text : text + a.stops.flush()
+  }
+
+  /** Takes `a` out of future steps; a token of it in the step now in flight is discarded when that settles. */
+  #retire(a: Active): void {
+    a.ended = true
+    a.pending = -1
+    this.#release(a)
   }
 
   #finish(a: Active, reason: FinishReason, error: HearthError | null = null): void {

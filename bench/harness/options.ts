@@ -42,17 +42,22 @@ function positive(name: string, raw: string | undefined): number | null {
   return v
 }
 
+/** The flags run-all also takes and passes on to every scenario, with their defaults. */
+export const PASSED_ON_OPTIONS = {
+  quick: { type: 'boolean', default: false },
+  rounds: { type: 'string' },
+  reps: { type: 'string' },
+  threads: { type: 'string' },
+  model: { type: 'string' },
+  'model-shape': { type: 'string', default: 'qwen2.5-0.5b' },
+  'model-type': { type: 'string', default: 'q8_0' },
+} as const
+
 export function parseScenarioOptions(argv: string[] = process.argv.slice(2)): ScenarioOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
-      quick: { type: 'boolean', default: false },
-      rounds: { type: 'string' },
-      reps: { type: 'string' },
-      threads: { type: 'string' },
-      model: { type: 'string' },
-      'model-shape': { type: 'string', default: 'qwen2.5-0.5b' },
-      'model-type': { type: 'string', default: 'q8_0' },
+      ...PASSED_ON_OPTIONS,
       'llama-server': { type: 'string', default: defaultLlamaServer },
       out: { type: 'string', default: resultsDir },
       'prompt-tokens': { type: 'string' },

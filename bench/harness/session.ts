@@ -26,6 +26,11 @@ export interface Turn {
   agent: Agent
 }
 
+/** A failed turn's error, with which server and round, and the tail of that server's output. */
+function turnError(turn: Turn, err: unknown): Error {
+  return new Error(`${turn.kind}, round ${turn.round + 1}: ${(err as Error).message}\n--- ${turn.kind} output ---\n${turn.server.logTail().slice(-3000)}`)
+}
+
 /** A short request that pages in the weights and builds the compute graphs before anything is timed. */
 export async function warmUp(turn: Turn, prompt: number[]): Promise<void> {
   const o = await streamRequest(turn.agent, turn.server.url, '/v1/completions', completionBody(prompt, 4))
@@ -43,13 +48,13 @@ export async function alternate(
     for (const kind of SERVER_KINDS) {
       log(scenario, `round ${round + 1}/${rounds}: starting ${kind}`)
       const server = await startServer(kind, settings, llamaServer)
-      const agent = keepAliveAgent()
+      const turn: Turn = { kind, round, server, agent: keepAliveAgent() }
       try {
-        await body({ kind, round, server, agent })
+        await body(turn)
       } catch (err) {
-        throw new Error(`${kind}, round ${round + 1}: ${(err as Error).message}\n--- ${kind} output ---\n${server.logTail().slice(-3000)}`)
+        throw turnError(turn, err)
       } finally {
-        agent.destroy()
+        turn.agent.destroy()
         await server.stop()
       }
     }
@@ -84,7 +89,7 @@ export async function interleave(
           try {
             await body(turn, rep)
           } catch (err) {
-            throw new Error(`${turn.kind}, round ${round + 1}: ${(err as Error).message}\n--- ${turn.kind} output ---\n${turn.server.logTail().slice(-3000)}`)
+            throw turnError(turn, err)
           }
         }
       }
