@@ -50,6 +50,7 @@ export const errorCodes = {
   invalid_sequence: { status: 500, type: 'server_error', description: 'a sequence id outside the context (a bug)' },
   invalid_options: { status: 400, type: 'invalid_request_error', description: 'native options out of range' },
   decode_failed: { status: 500, type: 'server_error', description: 'llama_decode failed' },
+  sampling_failed: { status: 500, type: 'server_error', description: "sampling one sequence's next token failed (only that sequence ends)" },
   decode_aborted: { status: 500, type: 'server_error', description: 'llama_decode was aborted' },
   tokenize_failed: { status: 500, type: 'server_error', description: 'tokenization failed' },
   quantize_failed: { status: 500, type: 'server_error', description: 'quantization failed' },
