@@ -5,7 +5,7 @@ import t from 'tap'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Model, type ChatMessage, type ChatRenderOptions } from '../lib/index.js'
+import { Model, type ChatMessage, type ChatRenderOptions, type Tool } from '../lib/index.js'
 import { templatesDir } from './models/chat-model.js'
 import { ensureTestModel, ensureTestModels, TEST_MODELS, type TestModelFile } from './models/make-test-models.js'
 
@@ -30,22 +30,19 @@ interface FamilyExpectation {
   inPrompt: string[]
 }
 
-const tools = [
+const tools: Tool[] = [
   {
-    type: 'function',
-    function: {
-      name: 'get_weather',
-      description: 'Current weather in a city',
-      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
-    },
+    name: 'get_weather',
+    description: 'Current weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
   },
 ]
 // Mistral's template wants 9-character call ids
 const toolTurns: ChatMessage[] = [
   { role: 'system', content: 'Be brief.' },
   { role: 'user', content: 'Weather in Paris?' },
-  { role: 'assistant', content: '', tool_calls: [{ id: 'call12345', type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
-  { role: 'tool', tool_call_id: 'call12345', content: '{"temp": 20}' },
+  { role: 'assistant', content: '', toolCalls: [{ id: 'call12345', name: 'get_weather', arguments: '{"city": "Paris"}' }] },
+  { role: 'tool', toolCallId: 'call12345', content: '{"temp": 20}' },
   { role: 'assistant', content: 'It is 20 degrees.' },
 ]
 const toolChat: ChatMessage[] = [...toolTurns, { role: 'user', content: 'Thanks!' }]
