@@ -22,6 +22,7 @@ export const errorCodes = {
   invalid_token: { status: 400, type: 'invalid_request_error', description: 'a token id is outside the vocabulary' },
   invalid_grammar: { status: 400, type: 'invalid_request_error', description: 'a grammar does not parse' },
   invalid_input: { status: 400, type: 'invalid_request_error', description: 'an input cannot be processed as given' },
+  unknown_parameter: { status: 400, type: 'invalid_request_error', description: 'a request field this endpoint does not know (never silently ignored)' },
   unsupported_parameter: { status: 400, type: 'invalid_request_error', description: 'a parameter this model or server does not support' },
   // authentication (401)
   invalid_api_key: { status: 401, type: 'authentication_error', description: 'missing or wrong bearer token' },

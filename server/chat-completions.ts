@@ -13,11 +13,11 @@ import { newId, nowSeconds, SYSTEM_FINGERPRINT } from './ids.js'
 import { chatLogprobContent } from './logprobs.js'
 import { serveGeneration, type ParamNames } from './run.js'
 import { samplingFromWire } from './sampling.js'
-import { ChatCompletionRequest, validator } from './schemas.js'
+import { ChatCompletionRequest, IGNORED, validator } from './schemas.js'
 import type { ServerState } from './state.js'
 import { streamTail } from './stream-tail.js'
 
-const validate = validator(ChatCompletionRequest)
+const validate = validator(ChatCompletionRequest, IGNORED.chat)
 
 /** The one place a chat completions body becomes a library request. */
 function chatRequest(body: ChatCompletionRequest, signal: AbortSignal | undefined): ChatRequest {

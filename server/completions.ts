@@ -9,11 +9,11 @@ import { newId, nowSeconds, SYSTEM_FINGERPRINT } from './ids.js'
 import { legacyLogprobs } from './logprobs.js'
 import { serveGeneration } from './run.js'
 import { samplingFromWire } from './sampling.js'
-import { CompletionRequest, validator } from './schemas.js'
+import { CompletionRequest, IGNORED, validator } from './schemas.js'
 import type { ServerState } from './state.js'
 import { streamTail } from './stream-tail.js'
 
-const validate = validator(CompletionRequest)
+const validate = validator(CompletionRequest, IGNORED.completions)
 
 /** The one place a completions body becomes a library request. */
 function completionRequest(body: CompletionRequest): TextRequest {

@@ -1,10 +1,10 @@
 // POST /v1/embeddings: pooled, normalised vectors; float or base64; `dimensions` truncates and re-normalises.
 import { HearthError, invalidParam } from '../lib/errors.js'
 import type { Reply } from './http.js'
-import { EmbeddingRequest, validator } from './schemas.js'
+import { EmbeddingRequest, IGNORED, validator } from './schemas.js'
 import type { ServerState } from './state.js'
 
-const validate = validator(EmbeddingRequest)
+const validate = validator(EmbeddingRequest, IGNORED.embeddings)
 const MAX_INPUTS = 2048
 
 function truncate(v: Float32Array, dims: number): Float32Array {

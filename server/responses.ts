@@ -15,11 +15,11 @@ import { chatLogprobContent } from './logprobs.js'
 import { ResponseOutput, type Item } from './response-output.js'
 import { serveGeneration, type ParamNames } from './run.js'
 import { samplingFromWire } from './sampling.js'
-import { ResponseRequest, validator } from './schemas.js'
+import { ResponseRequest, IGNORED, validator } from './schemas.js'
 import type { ServerState } from './state.js'
 import { errorObject } from './stream-tail.js'
 
-const validate = validator(ResponseRequest)
+const validate = validator(ResponseRequest, IGNORED.responses)
 
 const NAMES: ParamNames = { prompt: 'input', messages: 'input', max_tokens: 'max_output_tokens', format: 'text.format' }
 

@@ -1,10 +1,11 @@
 // Request bodies of every endpoint as typebox schemas, compiled once. They check types and shapes only;
-// ranges and cross-field rules live in lib/params.ts and the endpoint modules. Unknown fields are allowed
-// (real clients send many), and the sloppy-but-common forms are accepted: content null or parts, stop as
-// a string or a list, max_completion_tokens for max_tokens.
+// ranges and cross-field rules live in lib/params.ts and the endpoint modules. The sloppy-but-common forms are
+// accepted: content null or parts, stop as a string or a list, max_completion_tokens for max_tokens. A top-level
+// field that is neither in the schema nor in the endpoint's list of fields known to be harmless to ignore is a 400
+// (as OpenAI answers "Unrecognized request argument"), so nothing that would change the answer is silently dropped.
 import Type, { type Static, type TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { invalidParam } from '../lib/errors.js'
+import { HearthError, invalidParam } from '../lib/errors.js'
 
 const Num = Type.Union([Type.Number(), Type.Null()])
 const Int = Type.Union([Type.Integer(), Type.Null()])
@@ -31,6 +32,19 @@ const sampling = {
   ignore_eos: Type.Optional(Bool),
   grammar: Type.Optional(Str),
   user: Type.Optional(Str),
+}
+
+/**
+ * Fields accepted and ignored because they never change the answer (documented in the README): caching and
+ * routing hints, attribution, OpenAI's service tiers, llama-server's cache_prompt (hearth always reuses cached
+ * prefixes, with identical output), LM Studio's ttl (models load on start).
+ */
+const IGNORED_EVERYWHERE = ['service_tier', 'prompt_cache_key', 'safety_identifier', 'cache_prompt', 'ttl']
+export const IGNORED = {
+  chat: [...IGNORED_EVERYWHERE, 'store', 'metadata', 'prediction'],
+  completions: IGNORED_EVERYWHERE,
+  embeddings: IGNORED_EVERYWHERE,
+  responses: [...IGNORED_EVERYWHERE, 'include', 'stream_options', 'max_tool_calls'],
 }
 
 const ContentPart = Type.Object({ type: Type.String() })
@@ -118,11 +132,18 @@ function paramName(path: string): string {
     .reduce((out, part) => (/^\d+$/.test(part) ? `${out}[${part}]` : out ? `${out}.${part}` : part), '')
 }
 
-/** A validator that returns the typed body or throws invalid_parameter naming the field. */
-export function validator<T extends TSchema>(schema: T): (body: unknown) => Static<T> {
+/**
+ * A validator that returns the typed body or throws invalid_parameter naming the field, or unknown_parameter for a
+ * top-level field that is neither in the schema nor in `ignored`.
+ */
+export function validator<T extends TSchema>(schema: T, ignored: readonly string[]): (body: unknown) => Static<T> {
   const compiled = Compile(schema)
+  const known = new Set([...Object.keys((schema as unknown as { properties: object }).properties), ...ignored])
   return (body) => {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidParam('body', 'the body must be a JSON object')
+    for (const key of Object.keys(body)) {
+      if (!known.has(key)) throw new HearthError('unknown_parameter', `Unrecognized request argument supplied: ${key}`, key)
+    }
     if (compiled.Check(body)) return body as Static<T>
     const errors = [...compiled.Errors(body)]
     // report the deepest error: the field at fault rather than the union around it

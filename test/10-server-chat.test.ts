@@ -128,9 +128,18 @@ t.test('chat completions', async (t) => {
       ],
       max_completion_tokens: 4,
       stop: 'never',
-      unknown_field: { ignored: true },
+      store: false,
+      prompt_cache_key: 'k',
     })
     t.equal(r.status, 200, r.text)
     t.equal(r.json.usage.completion_tokens, 4, 'max_completion_tokens is max_tokens')
+  })
+
+  t.test('a field this server does not know is a 400 naming it, as OpenAI answers', async (t) => {
+    for (const field of ['unknown_field', 'audio', 'web_search_options', 'functions']) {
+      const r = await post(`${baseURL}/chat/completions`, { model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 1, [field]: { x: 1 } })
+      t.equal(r.status, 400)
+      t.match(r.json.error, { code: 'unknown_parameter', param: field, message: `Unrecognized request argument supplied: ${field}` })
+    }
   })
 })
