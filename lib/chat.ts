@@ -1,6 +1,6 @@
 // A chat request prepared for the scheduler: the messages rendered through the model's template, the output
 // constrained as asked (a JSON grammar for a structured format), and the chat-output transform for each choice.
-import { type ChatMessage, type Tool } from './chat-template.js'
+import type { ChatMessage, Tool } from './chat-template.js'
 import { PlainOutput } from './chat-output.js'
 import { HearthError } from './errors.js'
 import type { PreparedRequest } from './generation.js'
@@ -28,6 +28,8 @@ export interface ChatRequest {
   format?: OutputFormat
   /** reasoning effort for templates that take one (gpt-oss: low, medium, high) */
   reasoningEffort?: string
+  /** when the conversation does not fit the context: drop its oldest turns (keeping system messages and the last turn) */
+  truncateOldest?: boolean
   sampling?: SamplingInput
   /** choices; default 1 */
   n?: number
@@ -49,9 +51,33 @@ export function prepareChat(model: Model, request: ChatRequest): PreparedRequest
     throw new HearthError('unsupported_parameter', 'tool_choice other than "auto" or "none" is not supported yet: tool calls are not parsed from model output', 'tool_choice')
   }
   const tools = choice === 'none' ? [] : (request.tools ?? [])
-  const prompt = model.chatPrompt(request.messages, {
-    ...(tools.length ? { tools } : {}),
-    ...(request.reasoningEffort ? { reasoningEffort: request.reasoningEffort } : {}),
-  })
+  const render = (messages: ChatMessage[]) =>
+    model.chatPrompt(messages, {
+      ...(tools.length ? { tools } : {}),
+      ...(request.reasoningEffort ? { reasoningEffort: request.reasoningEffort } : {}),
+    })
+  let messages = request.messages
+  let prompt = render(messages)
+  const fits = (p: Int32Array) => p.length < model.scheduler.options.nCtxSeq
+  while (request.truncateOldest && !fits(prompt)) {
+    const shorter = dropOldestTurn(messages)
+    if (!shorter) break // only system messages and the last turn are left: the usual context error follows
+    messages = shorter
+    prompt = render(messages)
+  }
   return { prompts: [prompt], params, n: request.n ?? 1, output: () => new PlainOutput(), ...(request.signal ? { signal: request.signal } : {}) }
+}
+
+/**
+ * The conversation without its oldest turn that is not a system message, or null when only system messages and
+ * the last turn are left. An assistant turn's tool calls go together with the tool results that answer them.
+ */
+export function dropOldestTurn(messages: ChatMessage[]): ChatMessage[] | null {
+  const at = messages.findIndex((m) => m.role !== 'system' && m.role !== 'developer')
+  if (at === -1 || at === messages.length - 1) return null
+  const dropped = messages[at]!
+  const calls = new Set((dropped.toolCalls ?? []).map((c) => c.id))
+  const out = messages.filter((m, i) => i !== at && !(m.role === 'tool' && m.toolCallId !== undefined && calls.has(m.toolCallId)))
+  // a turn must remain after the system messages
+  return out.some((m) => m.role !== 'system' && m.role !== 'developer') ? out : null
 }

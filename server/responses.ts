@@ -33,8 +33,8 @@ function responseRequest(state: ServerState, body: ResponseRequest): { request: 
     }
     history = prev.messages
   }
-  if (body.truncation && body.truncation !== 'disabled') {
-    throw new HearthError('unsupported_parameter', 'truncation "auto" is not supported yet; the default "disabled" is', 'truncation')
+  if (body.truncation && body.truncation !== 'disabled' && body.truncation !== 'auto') {
+    throw invalidParam('truncation', 'truncation must be "auto" or "disabled"')
   }
   const conversation = [...history, ...responseInputMessages(body.input as string | Record<string, unknown>[])]
   const tools = responseTools(body.tools)
@@ -47,6 +47,7 @@ function responseRequest(state: ServerState, body: ResponseRequest): { request: 
     parallelToolCalls: body.parallel_tool_calls ?? true,
     format: outputFormat(body.text?.format, 'text.format'),
     ...(body.reasoning?.effort ? { reasoningEffort: body.reasoning.effort } : {}),
+    truncateOldest: body.truncation === 'auto',
     sampling: samplingFromWire(body, { maxTokens: body.max_output_tokens, logprobs: topLogprobs > 0, topLogprobs }),
   }
   return { request, conversation }

@@ -117,4 +117,22 @@ t.test('responses', async (t) => {
     for await (const e of iter) seen.push(e.type)
     t.equal(seen[0], 'response.created')
   })
+
+  t.test('truncation "auto" drops the oldest turns until the input fits; "disabled" is a 400', async (t) => {
+    const long = 'It is a truth universally acknowledged that a single man in possession of a good fortune must be in want of a wife. '
+    const input = [
+      { role: 'user' as const, content: long.repeat(3) },
+      { role: 'assistant' as const, content: long.repeat(2) },
+      { role: 'user' as const, content: 'Who is Emma?' },
+    ]
+    const refused = await post(`${baseURL}/responses`, { model: MODEL, input, max_output_tokens: 4 })
+    t.equal(refused.status, 400)
+    t.match(refused.json.error, { code: 'context_length_exceeded', param: 'input' })
+    const r = await client.responses.create({ model: MODEL, input, max_output_tokens: 4, temperature: 0, truncation: 'auto' })
+    t.equal(r.status, 'incomplete')
+    t.equal(r.truncation, 'auto')
+    const alone = await client.responses.create({ model: MODEL, input: [input[2]!], max_output_tokens: 4, temperature: 0 })
+    t.ok(r.usage!.input_tokens < 256, `the input fits the context (${r.usage!.input_tokens} tokens)`)
+    t.ok(r.usage!.input_tokens >= alone.usage!.input_tokens, 'the last turn is kept')
+  })
 })
