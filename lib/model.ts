@@ -1,5 +1,6 @@
 // Model: a loaded GGUF model with its generation context, scheduler, chat template and (lazily) an
 // embedding context. The public entry point of the library.
+import { stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { basename, join } from 'node:path'
 import { prepareChat, type ChatRequest } from './chat.js'
@@ -127,8 +128,12 @@ export class Model {
 
   /** Loads weights and creates the generation context, off the JS thread. */
   static async load(path: string = defaultModelPath, options: ModelOptions = {}): Promise<Model> {
+    // a folder would reach llama.cpp as an unreadable "empty file"
+    if ((await stat(path).catch(() => null))?.isDirectory()) throw new HearthError('invalid_model', `${path} is a folder, not a GGUF model file`)
+    // progress: the weights are 90%, the context and the warm-up the rest, so 100% means ready to serve
+    const progress = options.onProgress
     const m = await native
-      .loadModel(path, { ...(options.gpuLayers !== undefined ? { gpuLayers: options.gpuLayers } : {}) }, options.onProgress)
+      .loadModel(path, { ...(options.gpuLayers !== undefined ? { gpuLayers: options.gpuLayers } : {}) }, progress ? (p) => progress(p * 0.9) : undefined)
       .catch((err: unknown) => {
         throw toHearthError(err)
       })
@@ -152,6 +157,7 @@ export class Model {
         kvUnified: true,
         flashAttention: options.flashAttention ?? 'auto',
       })
+      progress?.(0.95)
       if (options.warmup ?? true) {
         // touches every weight once (mmap'ed pages, repacked buffers), as llama-server does at start-up
         const token = Int32Array.of(facts.bos >= 0 ? facts.bos : 0)
@@ -161,7 +167,9 @@ export class Model {
         })
         ctx.seqRemove(0)
       }
-      return new Model(path, m, ctx, options, parallel, contextSize)
+      const model = new Model(path, m, ctx, options, parallel, contextSize)
+      progress?.(1)
+      return model
     } catch (err) {
       m.dispose()
       throw toHearthError(err)

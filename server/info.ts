@@ -27,7 +27,15 @@ function modelObject(state: ServerState, m: Model) {
 }
 
 export function listModels(state: ServerState, reply: Reply): void {
-  reply.json(200, { object: 'list', data: state.model ? [modelObject(state, state.model)] : [] })
+  if (state.model) {
+    reply.json(200, { object: 'list', data: [modelObject(state, state.model)] })
+    return
+  }
+  // while it loads, the model is listed with its progress (hearth's own fields, which OpenAI clients ignore)
+  const loading = state.loadError
+    ? { state: 'error', error: state.loadError.message }
+    : { state: 'loading', progress: Math.round(state.loadProgress * 100) / 100 }
+  reply.json(200, { object: 'list', data: [{ id: state.configuredModelId, object: 'model', created: state.startedAt, owned_by: 'hearth', ...loading }] })
 }
 
 export function getModel(state: ServerState, reply: Reply, id: string): void {

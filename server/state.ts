@@ -51,6 +51,11 @@ export class ServerState {
     this.responses = new ResponseStore(config.responseStoreSize, config.responseTtlMs)
   }
 
+  /** The id the configured model will have once loaded: its file name without .gguf. */
+  get configuredModelId(): string {
+    return basename(this.config.modelPath).replace(/\.gguf$/i, '')
+  }
+
   /** Names the loaded model answers to: its id, its file name and its path. */
   modelNames(m: Model): string[] {
     return [m.id, basename(m.path), m.path, resolve(m.path)]
@@ -64,7 +69,7 @@ export class ServerState {
     if (this.draining) throw new HearthError('shutting_down', 'the server is shutting down')
     if (!this.model) {
       if (this.loadError) throw this.loadError
-      throw new HearthError('model_loading', `the model is loading (${Math.round(this.loadProgress * 100)}%)`)
+      throw new HearthError('model_loading', `the model is loading (${Math.round(this.loadProgress * 100)}%); retry shortly`)
     }
     if (name && !this.modelNames(this.model).includes(name)) {
       throw new HearthError('model_not_found', `The model \`${name}\` does not exist or is not loaded; this server serves \`${this.model.id}\``, 'model')

@@ -1,6 +1,8 @@
 // Generation through the async token iterator on the real model: determinism, seeds, sampling
 // parameters, stops, UTF-8, cancellation.
 import t from 'tap'
+import { tmpdir } from 'node:os'
+import { Model } from '../lib/index.js'
 import { collect, loadModel, PROMPT } from './helpers.js'
 
 t.test('greedy generation is deterministic and continues the prompt', async (t) => {
@@ -136,4 +138,14 @@ t.test('embeddings have the model dimension and unit norm', async (t) => {
   t.ok(cos < 0.9999, 'different texts, different vectors')
   t.equal(promptTokens, ['It is a truth', 'In the beginning God created', 'It is a truth'].reduce((s, x) => s + model.tokenize(x).length, 0))
   await t.rejects(model.embed(['x'.repeat(5000)]), { code: 'context_length_exceeded' })
+})
+
+t.test('load progress reaches 100% only when the model can serve; a folder is refused clearly', async (t) => {
+  const seen: number[] = []
+  const model = await loadModel(t, { onProgress: (p) => seen.push(p) })
+  t.equal(seen.at(-1), 1, 'the last report is 100%')
+  t.ok(seen.slice(0, -1).every((p) => p < 1), 'nothing before it says 100%')
+  t.ok(seen.every((p, i) => i === 0 || p >= seen[i - 1]!), 'progress never goes back')
+  t.ok(model.facts.nVocab > 0)
+  await t.rejects(Model.load(tmpdir()), { code: 'invalid_model', message: /is a folder, not a GGUF model file/ })
 })
