@@ -2,6 +2,8 @@
 // chunks interleave the requests round-robin, so a one-word request waits for about one chunk per request ahead of
 // it rather than for all of their inputs. A request whose signal aborts is dropped at once: its remaining inputs
 // never run, and at most the chunk in flight is wasted. The queue is bounded by inputs not yet embedded.
+// Inputs of several requests share a chunk (one batch), which may change a vector in its last float digits
+// compared with the same input embedded alone.
 import { HearthError, invalidParam, toHearthError } from './errors.js'
 import type { NativeEmbedder } from './native.js'
 
@@ -56,6 +58,9 @@ export class EmbeddingQueue {
   readonly #nVocab: number
   // requests with inputs not yet handed to a chunk, in turn order: the next chunk starts with the first
   #ring: Job[] = []
+  // the request whose turn the chunk in flight is: back into the ring when the chunk ends, behind any request
+  // that arrived meanwhile
+  #turn: Job | null = null
   #inFlight = false
   #closed = false
   #onIdle: (() => void)[] = []
@@ -94,7 +99,7 @@ export class EmbeddingQueue {
       }
     })
     if (tokens.length > this.maxQueue) {
-      throw invalidParam('input', `input has ${tokens.length} items; this server embeds at most ${this.maxQueue} at a time`)
+      throw invalidParam('input', `input has ${tokens.length} items; the embedding queue holds at most ${this.maxQueue}`)
     }
     if (this.#inputs + tokens.length > this.maxQueue) {
       throw new HearthError('queue_full', `the embedding queue is full (${this.#inputs} inputs waiting, at most ${this.maxQueue}); retry later`)
@@ -165,20 +170,26 @@ export class EmbeddingQueue {
       const e = toHearthError(err)
       for (const p of picks) if (!p.job.settled) this.#reject(p.job, e)
     }
+    const turn = this.#turn!
+    if (!turn.settled && turn.next < turn.tokens.length) this.#ring.push(turn)
+    this.#turn = null
     this.#inFlight = false
     this.#pump()
     if (!this.#inFlight && this.#requests === 0) for (const fn of this.#onIdle.splice(0)) fn()
   }
 
-  // One chunk: one input from each request in turn, round after round, until the chunk has nSeqMax inputs or
-  // no request's next input fits its tokens. A request's inputs go in order, so a request alone is chunked
-  // exactly as the native embedder would pack it in one call. The first input always fits (each fits nCtx).
+  // One chunk: it is the turn of the first request in the ring, which leaves the ring until the chunk ends. The
+  // chunk takes one input from it and from each request behind it, round after round, until it holds nSeqMax
+  // inputs or no request's next input fits its tokens. A request's inputs go in order, so a request alone is
+  // chunked exactly as the native embedder packs one call. The first input always fits (each fits nCtx).
   #take(): Pick[] {
+    const turn = this.#ring.shift()!
+    const order = [turn, ...this.#ring]
     const picks: Pick[] = []
     let nTokens = 0
     for (let more = true; more; ) {
       more = false
-      for (const job of this.#ring) {
+      for (const job of order) {
         if (picks.length === this.nSeqMax) break
         if (job.next === job.tokens.length) continue
         const len = job.tokens[job.next]!.length
@@ -188,10 +199,9 @@ export class EmbeddingQueue {
         more = true
       }
     }
-    // the next chunk starts with the request after this one's first; requests with nothing left to hand out leave
-    const first = this.#ring.shift()!
+    // requests with nothing left to hand out leave the ring; they still wait for their chunk
     this.#ring = this.#ring.filter((j) => j.next < j.tokens.length)
-    if (first.next < first.tokens.length) this.#ring.push(first)
+    this.#turn = turn
     return picks
   }
 
