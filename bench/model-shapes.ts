@@ -141,12 +141,12 @@ export function llama3RopeFactors(s: ModelShape): Float32Array {
 
 const LLAMA_FTYPE_MOSTLY_F16 = 1
 
-/** GGUF metadata of the F16 file: the keys convert_hf_to_gguf.py writes for the real model, and the vocab. */
-export function modelMetadata(s: ModelShape, vocab: Vocab): Map<string, MetadataValue> {
+/** The general and hyperparameter keys convert_hf_to_gguf.py writes for an F16 file of this shape. */
+export function shapeMetadata(s: ModelShape, name: string): Map<string, MetadataValue> {
   const a = s.arch
   const m = new Map<string, MetadataValue>([
     ['general.architecture', str(a)],
-    ['general.name', str(`${s.realName} shape, random weights (hearth bench)`)],
+    ['general.name', str(name)],
     ['general.file_type', u32(LLAMA_FTYPE_MOSTLY_F16)],
     [`${a}.block_count`, u32(s.layers)],
     [`${a}.context_length`, u32(s.contextLength)],
@@ -162,6 +162,12 @@ export function modelMetadata(s: ModelShape, vocab: Vocab): Map<string, Metadata
     // checked against head size by the llama loader ("invalid n_rot")
     m.set('llama.rope.dimension_count', u32(headDim(s)))
   }
+  return m
+}
+
+/** GGUF metadata of the F16 benchmark file: the keys convert_hf_to_gguf.py writes for the real model, and the vocab. */
+export function modelMetadata(s: ModelShape, vocab: Vocab): Map<string, MetadataValue> {
+  const m = shapeMetadata(s, `${s.realName} shape, random weights (hearth bench)`)
   m.set('tokenizer.ggml.model', str('llama'))
   m.set('tokenizer.ggml.tokens', strArray(vocab.tokens))
   m.set('tokenizer.ggml.scores', f32Array(vocab.scores))

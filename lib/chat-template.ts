@@ -4,26 +4,46 @@ import { Template } from '@huggingface/jinja'
 import { HearthError, invalidParam } from './errors.js'
 
 export interface ChatContentPart {
-  type: string
-  text?: string
-  [key: string]: unknown
+  type: 'text'
+  text: string
 }
 
+export interface ToolCall {
+  id: string
+  name: string
+  /** JSON text */
+  arguments: string
+}
+
+export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool'
+
 export interface ChatMessage {
-  role: string
+  role: ChatRole
   content?: string | ChatContentPart[] | null
   name?: string
-  tool_calls?: unknown[]
-  tool_call_id?: string
-  [key: string]: unknown
+  /** an assistant turn's tool calls */
+  toolCalls?: ToolCall[]
+  /** a tool turn: the call it answers */
+  toolCallId?: string
+  /** an assistant turn's reasoning */
+  reasoning?: string
+}
+
+/** A function the model may call. */
+export interface Tool {
+  name: string
+  description?: string
+  /** JSON schema of the arguments object */
+  parameters?: Record<string, unknown>
+  strict?: boolean
 }
 
 export interface ChatRenderOptions {
   /** end with the assistant's turn opening (default true) */
   addGenerationPrompt?: boolean
-  /** function tools in OpenAI's chat form, handed to the template as `tools` */
-  tools?: unknown[]
-  /** `reasoning.effort` / `reasoning_effort`, handed to the template as `reasoning_effort` */
+  /** functions the model may call, handed to the template as `tools` (OpenAI's chat form) */
+  tools?: Tool[]
+  /** reasoning effort (e.g. gpt-oss: low, medium, high), handed to the template as `reasoning_effort` */
   reasoningEffort?: string
   /** more template variables (e.g. enable_thinking) */
   variables?: Record<string, unknown>
@@ -43,26 +63,38 @@ export const FALLBACK_CHAT_TEMPLATE =
 
 const FALLBACK_STOPS = ['\nUser:']
 
-const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function'])
+const ROLES = new Set<string>(['system', 'developer', 'user', 'assistant', 'tool'])
 
 /** Text of a message's content: a string, or its text parts joined by newlines. */
-export function contentText(content: ChatMessage['content'], where: string): string {
+export function contentText(content: ChatMessage['content']): string {
   if (content === null || content === undefined) return ''
   if (typeof content === 'string') return content
-  if (!Array.isArray(content)) throw invalidParam(where, `${where} must be a string or an array of content parts`)
-  const texts: string[] = []
-  for (const part of content) {
-    if (part === null || typeof part !== 'object') throw invalidParam(where, `${where} has a content part that is not an object`)
-    if (part.type === 'text' || part.type === 'input_text' || part.type === 'output_text') {
-      if (typeof part.text !== 'string') throw invalidParam(where, `${where} has a text part without text`)
-      texts.push(part.text)
-    } else if (part.type === 'image_url' || part.type === 'input_image') {
-      throw new HearthError('unsupported_parameter', 'this model cannot read images', where)
-    } else {
-      throw invalidParam(where, `${where} has a content part of unknown type ${JSON.stringify(part.type)}`)
-    }
+  return content.map((p) => p.text).join('\n')
+}
+
+/** A message as chat templates expect it: OpenAI's chat shape (tool_calls with function name and arguments). */
+function templateMessage(m: ChatMessage): Record<string, unknown> {
+  const out: Record<string, unknown> = { role: m.role, content: contentText(m.content) }
+  if (m.name) out.name = m.name
+  if (m.toolCalls?.length) {
+    out.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: parseArguments(c.arguments) } }))
   }
-  return texts.join('\n')
+  if (m.toolCallId) out.tool_call_id = m.toolCallId
+  if (m.reasoning) out.reasoning_content = m.reasoning
+  return out
+}
+
+// templates index into arguments as a mapping (arguments.location); text that is not JSON stays text
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return text
+  }
+}
+
+function templateTool(t: Tool): Record<string, unknown> {
+  return { type: 'function', function: { name: t.name, description: t.description ?? '', parameters: t.parameters ?? { type: 'object', properties: {} } } }
 }
 
 export class ChatTemplate {
@@ -91,7 +123,7 @@ export class ChatTemplate {
       if (typeof m.role !== 'string' || !ROLES.has(m.role)) {
         throw invalidParam(`messages[${i}].role`, `messages[${i}].role must be one of ${[...ROLES].join(', ')}`)
       }
-      return { ...m, content: contentText(m.content, `messages[${i}].content`) }
+      return templateMessage(m)
     })
     try {
       return this.#template.render({
@@ -100,7 +132,7 @@ export class ChatTemplate {
         add_generation_prompt: options.addGenerationPrompt ?? true,
         bos_token: this.#bos,
         eos_token: this.#eos,
-        ...(options.tools && options.tools.length > 0 ? { tools: options.tools } : {}),
+        ...(options.tools && options.tools.length > 0 ? { tools: options.tools.map(templateTool) } : {}),
         ...(options.reasoningEffort ? { reasoning_effort: options.reasoningEffort } : {}),
       })
     } catch (err) {

@@ -38,6 +38,8 @@ export const errorCodes = {
   kv_cache_full: { status: 503, type: 'server_error', description: 'the KV cache cannot hold the request now' },
   model_loading: { status: 503, type: 'server_error', description: 'the model is still loading' },
   shutting_down: { status: 503, type: 'server_error', description: 'the server is draining for shutdown' },
+  // the client went away or cancelled: nothing is sent (499 is what nginx logs for it)
+  request_cancelled: { status: 499, type: 'invalid_request_error', description: 'the request was cancelled before it finished' },
   // model files and native failures
   invalid_model: { status: 400, type: 'invalid_request_error', description: 'the file is not a GGUF model' },
   model_load_failed: { status: 500, type: 'server_error', description: 'llama.cpp could not load the model (truncated or unsupported file)' },
@@ -50,6 +52,7 @@ export const errorCodes = {
   invalid_sequence: { status: 500, type: 'server_error', description: 'a sequence id outside the context (a bug)' },
   invalid_options: { status: 400, type: 'invalid_request_error', description: 'native options out of range' },
   decode_failed: { status: 500, type: 'server_error', description: 'llama_decode failed' },
+  sampling_failed: { status: 500, type: 'server_error', description: "sampling one sequence's next token failed (only that sequence ends)" },
   decode_aborted: { status: 500, type: 'server_error', description: 'llama_decode was aborted' },
   tokenize_failed: { status: 500, type: 'server_error', description: 'tokenization failed' },
   quantize_failed: { status: 500, type: 'server_error', description: 'quantization failed' },

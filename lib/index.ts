@@ -7,7 +7,7 @@ export type { FinishReason, SequenceChunk, SequenceResult, SequenceListener, Tok
 export { samplingParams, defaultSampling } from './params.js'
 export type { SamplingParams, SamplingInput } from './params.js'
 export { ChatTemplate, FALLBACK_CHAT_TEMPLATE } from './chat-template.js'
-export type { ChatMessage, ChatContentPart, ChatRenderOptions } from './chat-template.js'
+export type { ChatMessage, ChatContentPart, ChatRenderOptions, Tool, ToolCall } from './chat-template.js'
 export { HearthError, errorCodes, toHearthError } from './errors.js'
 export type { ErrorCode, ErrorType } from './errors.js'
 export type { SchedulerStats } from './scheduler.js'

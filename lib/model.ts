@@ -2,9 +2,12 @@
 // embedding context. The public entry point of the library.
 import { availableParallelism } from 'node:os'
 import { basename, join } from 'node:path'
+import { prepareChat, type ChatRequest } from './chat.js'
+import { PlainOutput } from './chat-output.js'
 import { ChatTemplate, type ChatMessage, type ChatRenderOptions } from './chat-template.js'
 import { EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js'
 import { HearthError, invalidParam, toHearthError } from './errors.js'
+import { Generation, type PreparedRequest } from './generation.js'
 import {
   native,
   packageRoot,
@@ -63,6 +66,18 @@ export interface TokenizeOptions {
 export interface GenerateOptions extends SamplingInput {
   signal?: AbortSignal
 }
+
+/** Raw prompts, no template: a text, token ids, or a list of either (each gets its own choices). */
+export interface TextRequest {
+  prompt: string | ArrayLike<number> | (string | ArrayLike<number>)[]
+  sampling?: SamplingInput
+  /** choices per prompt; default 1 */
+  n?: number
+  signal?: AbortSignal
+}
+
+/** Most choices one request may ask for per prompt. */
+export const MAX_CHOICES = 16
 
 export interface EmbeddingResult {
   vectors: Float32Array[]
@@ -179,6 +194,51 @@ export class Model {
     return this.submit(typeof prompt === 'string' ? this.tokenize(prompt) : prompt, samplingParams(sampling), signal)
   }
 
+  /**
+   * Runs one request, a chat (through the model's template) or raw prompts: every choice is submitted at once, so
+   * an admission error (400/429/503) rejects before anything is generated. Listen to the generation's events or
+   * iterate them; its `result` has every choice's message and the usage.
+   */
+  async run(request: ChatRequest | TextRequest): Promise<Generation> {
+    if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
+    const n = request.n ?? 1
+    if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw invalidParam('n', `n must be an integer between 1 and ${MAX_CHOICES}`)
+    const prepared = 'messages' in request ? prepareChat(this, request) : this.#prepareText(request)
+    for (const p of prepared.prompts) this.#checkRequest(p, prepared.params)
+    return new Generation(this.scheduler, prepared)
+  }
+
+  /**
+   * Every prompt form (a text, token ids, or a list of either) as token arrays; texts get BOS as the model wants.
+   * Token ids are checked against the vocabulary. `param` names the input in errors.
+   */
+  tokenizePrompts(raw: TextRequest['prompt'], param = 'prompt'): Int32Array[] {
+    const list = typeof raw === 'string' || (raw.length > 0 && typeof raw[0] === 'number') ? [raw as string | ArrayLike<number>] : (raw as (string | ArrayLike<number>)[])
+    if (list.length === 0) throw invalidParam(param, `${param} must not be empty`)
+    const nVocab = this.facts.nVocab
+    return list.map((p, i) => {
+      if (typeof p === 'string') return this.tokenize(p)
+      if (p.length === 0) throw invalidParam(param, `${param}[${i}] is an empty token list`)
+      const tokens = Int32Array.from(p)
+      for (let k = 0; k < tokens.length; k++) {
+        if (!(tokens[k]! >= 0 && tokens[k]! < nVocab) || tokens[k] !== p[k]) {
+          throw new HearthError('invalid_token', `token id ${p[k]} is outside the vocabulary (0..${nVocab - 1})`, param)
+        }
+      }
+      return tokens
+    })
+  }
+
+  #prepareText(request: TextRequest): PreparedRequest {
+    return {
+      prompts: this.tokenizePrompts(request.prompt),
+      params: samplingParams(request.sampling),
+      n: request.n ?? 1,
+      output: () => new PlainOutput(),
+      ...(request.signal ? { signal: request.signal } : {}),
+    }
+  }
+
   /** Chat through the model's template; the fallback template's implied stop strings are added. */
   chat(messages: ChatMessage[], options: GenerateOptions & ChatRenderOptions = {}): Sequence {
     const { signal, addGenerationPrompt, tools, reasoningEffort, variables, ...sampling } = options
@@ -205,9 +265,20 @@ export class Model {
     return { ...params, stop: [...params.stop, ...this.chatTemplate.stops.filter((s) => !params.stop.includes(s))] }
   }
 
-  /** Queues validated parameters over prompt tokens (the server's entry point). */
+  /** Queues validated parameters over prompt tokens. */
   submit(prompt: Int32Array, params: SamplingParams, signal?: AbortSignal): Sequence {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
+    this.#checkRequest(prompt, params)
+    return this.scheduler.submit(prompt, params, signal ? { signal } : {})
+  }
+
+  /** What must be refused before anything reaches the native side: tokens outside the vocabulary, bad grammars. */
+  #checkRequest(prompt: Int32Array, params: SamplingParams): void {
+    const nVocab = this.facts.nVocab
+    for (let i = 0; i < prompt.length; i++) {
+      const t = prompt[i]!
+      if (!(t >= 0 && t < nVocab)) throw new HearthError('invalid_token', `prompt token ${t} is outside the vocabulary (0..${nVocab - 1})`, 'prompt')
+    }
     for (const token of params.logitBias.keys()) {
       if (token < 0 || token >= this.facts.nVocab) {
         throw new HearthError('invalid_token', `logit_bias token ${token} is outside the vocabulary (0..${this.facts.nVocab - 1})`, 'logit_bias')
@@ -220,7 +291,6 @@ export class Model {
         throw new HearthError('invalid_grammar', (err as Error).message, 'grammar')
       }
     }
-    return this.scheduler.submit(prompt, params, signal ? { signal } : {})
   }
 
   /**

@@ -98,6 +98,12 @@ export interface NativeStepResult {
   nTop: number
   topIds: Int32Array
   topLogprobs: Float32Array
+  /**
+   * per sampled entry: 0 = sampled, 1 = the sequence's constraints (its grammar) allow no token (nothing was
+   * accepted), 2 = sampling failed (errors[i] says why); only that sequence is affected
+   */
+  status?: Int32Array
+  errors?: string[]
   decodeUs: number
   sampleUs: number
 }

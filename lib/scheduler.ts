@@ -1,15 +1,14 @@
-// Continuous batching over one context and one unified KV cache.
-//
-// Each step decodes, in one native call, the next token of every generating sequence plus chunks of
-// waiting prompts within the step's token budget (chunked prefill), so a long prompt never stalls running
-// streams. Requests join and leave between steps; admission is first come, first served. Slots keep their
-// KV cells after a request ends, and a new request whose prompt shares a prefix with any slot reuses those
-// cells (shared, not recomputed). Cells are counted by reference so shared prefixes count once.
+// Continuous batching over one context: admission (first come, first served, with KV reservations), the prompt
+// cache (a new request reuses the longest prefix any slot holds), and the pipelined step loop. The parts it is
+// built from can be read and tested alone: `kv-cells.ts` (cell accounting), `batch.ts` (what one step decodes),
+// `sequence.ts` (a request's output as text). A sequence leaves the batch in exactly one place, `#leave()`.
+import { buildBatch, type Batch, type BatchMember } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
+import { commonPrefix, KvCells } from './kv-cells.js'
 import type { NativeContext, NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
-import { Sequence, type FinishReason, type SequenceResult, type TokenInfo } from './sequence.js'
-import { StopMatcher, TokenText, type TokenPieces } from './token-text.js'
+import { Sequence, type FinishReason, type TokenInfo } from './sequence.js'
+import type { TokenPieces } from './token-text.js'
 
 export interface SchedulerOptions {
   /** sequences decoded together (the context's nSeqMax) */
@@ -31,6 +30,8 @@ export interface SchedulerStats {
   active: number
   queued: number
   usedCells: number
+  /** cells promised to running requests and not yet used */
+  reservedCells: number
   nCtx: number
   steps: number
   promptTokens: number
@@ -42,52 +43,12 @@ export interface SubmitOptions {
   signal?: AbortSignal
 }
 
-class Slot {
-  readonly id: number
-  /** tokens whose KV cells this sequence id holds, at positions 0..n-1 */
-  tokens: number[] = []
-  /** ids of those cells, for reference counting of shared prefixes */
-  cells: number[] = []
-  active: Active | null = null
-  lastUsed = 0
+/** What the scheduler needs of a native context (a fake in the tests without a model). */
+export type StepContext = Pick<NativeContext, 'step' | 'setSampler' | 'seqRemove' | 'seqCopy'>
 
-  constructor(id: number) {
-    this.id = id
-  }
-}
-
-// a sequence between admission and its end
-class Active {
-  readonly seq: Sequence
-  readonly slot: Slot
-  readonly text: TokenText
-  readonly stops: StopMatcher
-  /** sampled, not yet in the KV cache */
-  pending = -1
-  sampled: number[] = []
-  cancelled = false
-  /** finished (or stopped by a stop string) but maybe still in the step in flight */
-  ended = false
-  readonly admittedAt: number
-  firstTokenAt = 0
-  cachedTokens = 0
-  queuedMs = 0
-  /** an earlier sequence still prefilling the prefix this one shares: wait for its cells instead of computing them again */
-  waitFor: Active | null = null
-  waitUpTo = 0
-
-  constructor(seq: Sequence, slot: Slot, pieces: TokenPieces) {
-    this.seq = seq
-    this.slot = slot
-    this.text = new TokenText(pieces)
-    this.stops = new StopMatcher(seq.params.stop)
-    this.admittedAt = performance.now()
-  }
-
-  get prefilling(): boolean {
-    return this.pending < 0 && this.sampled.length === 0
-  }
-}
+/** Native per-sequence sampling status (lib/native.ts): the constraints left no token to choose. */
+const STATUS_NOTHING_ALLOWED = 1
+const STATUS_ERROR = 2
 
 /** Gathering a burst of requests before the first step from idle: see #kick(). */
 const GATHER_QUIET_MS = 1
@@ -96,70 +57,112 @@ const GATHER_MAX_MS = 10
 /** A shared prefix shorter than this is recomputed rather than waited for. */
 const MIN_SHARED_WAIT = 16
 
-function lcp(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = Math.min(a.length, b.length)
-  let i = 0
-  while (i < n && a[i] === b[i]) i++
-  return i
+/** A sequence between admission and leaving the batch. */
+class Running implements BatchMember {
+  readonly seq: Sequence
+  readonly slot: number
+  readonly #kv: KvCells
+  /** tokens it may generate: max tokens, or the room left in its context */
+  readonly budget: number
+  readonly admittedAt = performance.now()
+  readonly queuedMs: number
+  pending = -1
+  /** out of the batch; a token of it in the step in flight is discarded when that settles */
+  left = false
+  firstTokenAt = 0
+  cachedTokens = 0
+  /** an earlier sequence still prefilling the prefix this one shares: wait for its cells instead of computing them */
+  waitFor: Running | null = null
+  waitUpTo = 0
+
+  constructor(seq: Sequence, slot: number, kv: KvCells, budget: number, queuedAt: number) {
+    this.seq = seq
+    this.slot = slot
+    this.#kv = kv
+    this.budget = budget
+    this.queuedMs = this.admittedAt - queuedAt
+  }
+
+  get prompt(): Int32Array {
+    return this.seq.prompt
+  }
+
+  get booked(): number {
+    return this.#kv.length(this.slot)
+  }
+
+  get prefilling(): boolean {
+    return this.pending < 0 && this.seq.tokens.length === 0
+  }
+
+  get waiting(): boolean {
+    return this.waitFor !== null
+  }
 }
 
 interface Queued {
   seq: Sequence
+  budget: number
   at: number
 }
 
-interface Rendered {
-  active: Active
+/** A token booked from a settled step, rendered after the next step has started. */
+interface Sampled {
+  member: Running
   token: number
   info: TokenInfo
-  /** how generation ends with this token, as far as tokens can tell (stop strings are found in #render) */
+  /** how generation ends with this token, as far as tokens can tell (stop strings are found when rendering) */
   finish: FinishReason | null
 }
 
-interface Batch {
-  tokens: Int32Array
-  positions: Int32Array
-  seqIds: Int32Array
-  sampleAt: Int32Array
-  entries: BatchEntry[]
+interface StepOutcome {
+  batch: Batch<Running>
+  result: NativeStepResult | HearthError
 }
 
-interface BatchEntry {
-  active: Active
-  tokens: number[]
-  /** index into the step's sampled tokens, or -1 */
-  sample: number
+/** How much of a prompt can come from cells: a slot's cells now, or a running prefill's once it is done. */
+interface Reuse {
+  length: number
+  /** the slot the cells come from, or -1 */
+  fromSlot: number
+  waitFor: Running | null
 }
+
+/** What happens to a leaving sequence's cells. */
+type Cleanup = 'keep' | 'drop-generated' | 'drop-all'
 
 export class Scheduler {
-  readonly #ctx: NativeContext
+  readonly #ctx: StepContext
   readonly #pieces: TokenPieces
   readonly #eog: Set<number>
   readonly #eogArray: Int32Array
   readonly #opts: SchedulerOptions
-  readonly #slots: Slot[]
+  readonly #kv: KvCells
   readonly #queue: Queued[] = []
-  /** active sequences in admission order */
-  #active: Active[] = []
-  readonly #cellRefs = new Map<number, number>()
-  #nextCell = 0
+  /** running sequences in admission order */
+  #active: Running[] = []
+  /** native cleanups of sequences that left while a step was in flight: run before the next step */
+  #cleanups: (() => void)[] = []
   #running = false
   #lastSubmit = -Infinity
   /** a native step is in flight: slots and samplers may not change until it settles */
   #stepping = false
   #closed = false
-  #idle: (() => void) | null = null
+  #idleWaiters: (() => void)[] = []
   /** requests announced by expectArrival() and not yet submitted (or given up) */
   #arriving = 0
   #stats = { steps: 0, promptTokens: 0, cachedTokens: 0, generatedTokens: 0 }
 
-  constructor(ctx: NativeContext, pieces: TokenPieces, eog: Int32Array, opts: SchedulerOptions) {
+  constructor(ctx: StepContext, pieces: TokenPieces, eog: Int32Array, opts: SchedulerOptions) {
     this.#ctx = ctx
     this.#pieces = pieces
     this.#eog = new Set(eog)
     this.#eogArray = eog
     this.#opts = opts
-    this.#slots = Array.from({ length: opts.nParallel }, (_, i) => new Slot(i))
+    this.#kv = new KvCells(opts.nCtx, opts.nParallel, {
+      remove: (slot, from) => void ctx.seqRemove(slot, from, -1),
+      copy: (src, dst, n) => ctx.seqCopy(src, dst, 0, n),
+    })
   }
 
   get options(): Readonly<SchedulerOptions> {
@@ -168,45 +171,48 @@ export class Scheduler {
 
   stats(): SchedulerStats {
     return {
-      slots: this.#slots.length,
+      slots: this.#opts.nParallel,
       active: this.#active.length,
       queued: this.#queue.length,
-      usedCells: this.#cellRefs.size,
+      usedCells: this.#kv.used,
+      reservedCells: this.#kv.reserved,
       nCtx: this.#opts.nCtx,
       ...this.#stats,
     }
   }
 
   /**
-   * Queues a generation. Throws HearthError: `context_length_exceeded` (400) when the prompt plus
-   * maxTokens can never fit, `queue_full` (429) or `kv_cache_full` (503) when it cannot wait.
+   * Queues a generation. Throws HearthError: `context_length_exceeded` (400, param "prompt") when the prompt leaves
+   * no room to generate, `queue_full` (429) or `kv_cache_full` (503) when it cannot wait. A max_tokens beyond the
+   * room left in the context is not an error: generation stops with "length" when the context is full.
    */
   submit(prompt: Int32Array, params: SamplingParams, options: SubmitOptions = {}): Sequence {
     if (this.#closed) throw new HearthError('shutting_down', 'the server is shutting down')
     if (prompt.length === 0) throw new HearthError('invalid_input', 'the prompt is empty', 'prompt')
-    const need = prompt.length + Math.max(1, params.maxTokens ?? 1)
-    if (need > this.#opts.nCtxSeq) {
+    const room = this.#opts.nCtxSeq - prompt.length
+    if (room < 1) {
       throw new HearthError(
         'context_length_exceeded',
-        `this request needs ${need} tokens (${prompt.length} in the prompt + ${params.maxTokens ?? 1} to generate) ` +
-          `but the context holds ${this.#opts.nCtxSeq}; shorten the prompt or lower max_tokens`,
-        params.maxTokens ? 'max_tokens' : 'messages',
+        `the prompt has ${prompt.length} tokens but the context holds ${this.#opts.nCtxSeq} per sequence ` +
+          `(including at least one generated token); shorten the prompt`,
+        'prompt',
       )
     }
-    const seq = new Sequence(prompt, params, params.seed ?? randomSeed(), (s) => this.#cancel(s))
-    if (params.maxTokens === 0) {
-      queueMicrotask(() => seq.end(this.#result(seq, 'length', null, 0, [], 0, performance.now())))
+    const budget = Math.min(params.maxTokens ?? room, room)
+    const seq = new Sequence(prompt, params, params.seed ?? randomSeed(), this.#pieces, (s) => this.#cancel(s))
+    if (budget === 0) {
+      queueMicrotask(() => seq.finish('length', { cachedTokens: 0, queuedMs: 0, admittedAt: performance.now(), firstTokenAt: 0 }))
       return seq
     }
-    const entry = { seq, at: performance.now() }
+    const entry: Queued = { seq, budget, at: performance.now() }
     this.#lastSubmit = entry.at
     this.#queue.push(entry)
     if (!this.#stepping) this.#admit()
-    const waiting = this.#waiting()
+    const waiting = this.#stillWaiting()
     if (waiting.count > this.#opts.maxQueue && this.#queue.at(-1) === entry) {
       this.#queue.pop()
       if (waiting.slotFree) throw new HearthError('kv_cache_full', 'the KV cache cannot hold this request now and the wait queue is full; retry shortly')
-      throw new HearthError('queue_full', `all ${this.#slots.length} slots are busy and ${this.#opts.maxQueue} requests wait; retry shortly`)
+      throw new HearthError('queue_full', `all ${this.#opts.nParallel} slots are busy and ${this.#opts.maxQueue} requests wait; retry shortly`)
     }
     options.signal?.addEventListener('abort', () => seq.cancel(), { once: true })
     if (options.signal?.aborted) seq.cancel()
@@ -214,11 +220,16 @@ export class Scheduler {
     return seq
   }
 
+  /** How many sequences one request may ever have in the scheduler at once (running plus waiting). */
+  get capacity(): number {
+    return this.#opts.nParallel + this.#opts.maxQueue
+  }
+
   /**
-   * Announces a request that has reached the server and will probably submit once its body is parsed and
-   * its prompt rendered and tokenized; call the returned function when it has (or when it will not). The
-   * first step from idle waits for announced requests (at most GATHER_MAX_MS), so clients that start
-   * together are prefilled in one step even when their requests take a few milliseconds to prepare.
+   * Announces a request that has reached the server and will probably submit once its body is parsed and its
+   * prompt rendered and tokenized; call the returned function when it has (or when it will not). The first step
+   * from idle waits for announced requests (at most GATHER_MAX_MS), so clients that start together are prefilled
+   * in one step even when their requests take a few milliseconds to prepare.
    */
   expectArrival(): () => void {
     this.#arriving++
@@ -230,20 +241,27 @@ export class Scheduler {
     }
   }
 
+  /** Resolves when no step is in flight and nothing runs or waits (left sequences' cells are cleaned up by then). */
+  idle(): Promise<void> {
+    if (!this.#running && this.#active.length === 0 && this.#queue.length === 0) {
+      this.#runCleanups()
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+  }
+
   /** Stops taking requests and resolves when every admitted and queued request has ended. */
   async close(): Promise<void> {
     this.#closed = true
-    if (!this.#running && this.#active.length === 0 && this.#queue.length === 0) return
-    await new Promise<void>((resolve) => (this.#idle = resolve))
+    await this.idle()
   }
 
   #kick(): void {
     if (this.#running) return
     this.#running = true
-    // From idle, the first step waits for a burst of requests to finish arriving (while announced ones are
-    // still being prepared and until none was submitted for GATHER_QUIET_MS, at most GATHER_MAX_MS), so
-    // clients that start together are prefilled together rather than the first alone and the rest one long
-    // step later.
+    // From idle, the first step waits for a burst of requests to finish arriving (while announced ones are still
+    // being prepared and until none was submitted for GATHER_QUIET_MS, at most GATHER_MAX_MS), so clients that
+    // start together are prefilled together rather than the first alone and the rest one long step later.
     const started = performance.now()
     const gathering = (now: number) => this.#arriving > 0 || now - this.#lastSubmit < GATHER_QUIET_MS
     const gather = () => {
@@ -256,96 +274,103 @@ export class Scheduler {
   }
 
   /**
-   * The step loop, pipelined: when a step settles, its tokens are booked (cells, end of generation, limits),
-   * the next step is started at once, and only then is text rendered and streamed out (stop strings,
-   * UTF-8, listeners), while the native side decodes. A sequence that hits a stop string has already been
-   * put into that next step; its extra token is discarded.
+   * The step loop, pipelined: when a step settles, its tokens are booked (cells, end of generation, limits), the
+   * next step is started at once, and only then is text rendered and streamed out (stop strings, UTF-8,
+   * listeners) while the native side decodes. A sequence that hits a stop string has already been put into that
+   * next step; its extra token is discarded. Any throw fails the sequences it concerns, never the loop.
    */
   async #loop(): Promise<void> {
     try {
       let inflight = this.#startStep()
       while (inflight) {
         const { batch, result } = await inflight
-        let rendered: Rendered[] = []
-        if (result instanceof HearthError) this.#failBatch(batch.entries, result)
-        else rendered = this.#advance(batch.entries, result)
+        let sampled: Sampled[] = []
+        try {
+          if (result instanceof HearthError) this.#failBatch(batch, result)
+          else sampled = this.#advance(batch, result)
+        } catch (err) {
+          this.#failAll(err)
+          sampled = []
+        }
         inflight = this.#startStep()
-        this.#render(rendered)
+        this.#render(sampled)
         inflight ??= this.#startStep() // sequences that just ended may have let queued ones in
       }
     } finally {
       this.#running = false
       if (this.#queue.length > 0 || this.#active.length > 0) this.#kick()
-      else if (this.#idle) this.#idle()
+      else {
+        this.#runCleanups()
+        for (const resolve of this.#idleWaiters.splice(0)) resolve()
+      }
     }
   }
 
-  #startStep(): Promise<{ batch: Batch; result: NativeStepResult | HearthError }> | null {
-    this.#reap()
-    this.#admit()
-    const batch = this.#build()
+  /** Admits, builds and starts the next step; null when there is nothing to decode. Never throws. */
+  #startStep(): Promise<StepOutcome> | null {
+    let batch: Batch<Running> | null
+    try {
+      this.#admit()
+      this.#resolveWaits()
+      batch = this.#build()
+    } catch (err) {
+      this.#failAll(err)
+      return null
+    }
     if (!batch) return null
     this.#stepping = true
-    return this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt).then(
+    let step: Promise<NativeStepResult>
+    try {
+      step = this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
+    } catch (err) {
+      step = Promise.reject(err)
+    }
+    const b = batch
+    return step.then(
       (result) => {
         this.#stepping = false
         this.#stats.steps++
-        return { batch, result }
+        return { batch: b, result }
       },
       (err: unknown) => {
         this.#stepping = false
-        return { batch, result: toHearthError(err) }
+        return { batch: b, result: toHearthError(err) }
       },
     )
   }
 
-  #cancel(seq: Sequence): void {
-    const q = this.#queue.findIndex((x) => x.seq === seq)
-    if (q !== -1) {
-      this.#queue.splice(q, 1)
-      seq.end(this.#result(seq, 'cancelled', null, 0, [], 0, performance.now()))
-      return
+  #build(): Batch<Running> | null {
+    if (this.#active.length === 0) return null
+    // the cells this step could use; reservations guarantee them, idle caches give way (least recently used first)
+    let want = 0
+    for (const m of this.#active) want += m.pending >= 0 ? 1 : m.prefilling && !m.waiting ? m.prompt.length - m.booked : 0
+    this.#kv.makeRoom(Math.min(want, this.#opts.nBatch))
+    const batch = buildBatch(this.#active, this.#opts.nBatch, this.#kv.nCells - this.#kv.used)
+    if (!batch && this.#active.some((m) => !m.waiting)) {
+      // nothing fits although something wants to run: cannot happen with reservations, but never spin on it
+      const stuck = [...this.#active].reverse().find((m) => !m.waiting)!
+      this.#end(stuck, 'error', 'drop-all', new HearthError('kv_cache_full', 'the KV cache cannot hold this request now; retry shortly'))
+      return this.#build()
     }
-    const a = this.#active.find((x) => x.seq === seq)
-    if (!a) return
-    a.cancelled = true
-    this.#finish(a, 'cancelled')
-    // the slot itself is released by #reap() before the next step (a step may be in flight now)
-    this.#kick()
-  }
-
-  #reap(): void {
-    if (this.#active.some((a) => a.cancelled)) {
-      for (const a of this.#active) {
-        if (!a.cancelled) continue
-        // the prompt stays cached for a retry; what a cancelled request generated is dropped now
-        this.#truncate(a.slot, Math.min(a.slot.tokens.length, a.seq.prompt.length))
-        this.#release(a)
-      }
-      this.#active = this.#active.filter((a) => !a.cancelled)
-    }
-  }
-
-  #release(a: Active): void {
-    a.slot.active = null
-    a.slot.lastUsed = performance.now()
+    return batch
   }
 
   // ---- admission and the prompt cache ----
 
   #admit(): void {
+    this.#runCleanups()
     let admitted = 0
     while (this.#queue.length > 0) {
-      const free = this.#slots.filter((s) => s.active === null)
-      if (free.length === 0) break
-      const { seq, at } = this.#queue[0]!
+      const idle = this.#kv.idleSlots()
+      if (idle.length === 0) break
+      const head = this.#queue[0]!
       let placed: boolean
       try {
-        placed = this.#place(seq, at, free)
+        placed = this.#place(head, idle)
       } catch (err) {
         // a request the native side refuses ends with its error; it must not block the queue
         this.#queue.shift()
-        seq.end(this.#result(seq, 'error', toHearthError(err), 0, [], 0, performance.now()))
+        head.seq.finish('error', { cachedTokens: 0, queuedMs: 0, admittedAt: performance.now(), firstTokenAt: 0 }, toHearthError(err))
         continue
       }
       if (!placed) break // first come, first served: the head waits for KV space
@@ -356,363 +381,256 @@ export class Scheduler {
   }
 
   /**
-   * Idle slots keep their cells only until new work starts, as llama-server clears its idle slots: in a
-   * unified cache every decoded token attends over all occupied cells, so stale caches would slow every
-   * running sequence. What new requests share with them was adopted first; cells shared with running
-   * sequences stay (they are counted by reference).
+   * Idle slots keep their cells only until new work starts, as llama-server clears its idle slots: in a unified
+   * cache every decoded token attends over all occupied cells, so stale caches would slow every running sequence.
+   * What new requests share with them was adopted first; cells shared with running sequences stay.
    */
   #dropIdleCaches(): void {
-    for (const s of this.#slots) if (s.active === null && s.tokens.length > 0) this.#truncate(s, 0)
+    this.#kv.dropIdle()
   }
 
-  #place(seq: Sequence, queuedAt: number, free: Slot[]): boolean {
-    const prompt = seq.prompt
-    const cache = this.#opts.promptCache
-    // the free slot to use: the longest cached prefix, else the least recently used
-    let target = free[0]!
-    let targetLcp = -1
-    for (const s of free) {
-      const l = cache ? lcp(s.tokens, prompt) : 0
-      if (l > targetLcp || (l === targetLcp && s.lastUsed < target.lastUsed)) {
-        target = s
-        targetLcp = l
+  /** How much of `prompt` can come from cells: what a slot holds now, or what a running prefill will hold. */
+  #reuse(prompt: Int32Array): Reuse {
+    if (!this.#opts.promptCache) return { length: 0, fromSlot: -1, waitFor: null }
+    const best = this.#kv.bestPrefix(prompt)
+    // the last prompt token is always decoded again: its logits give the first output token
+    const available = Math.min(best.length, prompt.length - 1)
+    let wait: Running | null = null
+    let waitLength = 0
+    for (const m of this.#active) {
+      if (!m.prefilling || m.left) continue
+      const l = Math.min(commonPrefix(m.prompt, prompt), prompt.length - 1)
+      if (l >= available + MIN_SHARED_WAIT && l > m.booked && l > waitLength) {
+        wait = m
+        waitLength = l
       }
     }
-    const available = cache ? Math.min(this.#bestPrefix(prompt).length, prompt.length - 1) : 0
-    const pending = cache ? this.#pendingShare(prompt, available) : null
-    const expected = pending ? pending.length : available
+    if (wait) return { length: waitLength, fromSlot: wait.slot, waitFor: wait }
+    return { length: available, fromSlot: best.slot, waitFor: null }
+  }
 
-    // KV space: cells held by running sequences + this prompt's new cells + one per running sequence
-    const fresh = prompt.length - expected
-    if (this.#heldByActive() + fresh + this.#active.length + 1 > this.#opts.nCtx) return false
+  /** Cells `prompt` needs promised beyond what busy slots already hold, and its reuse. */
+  #need(prompt: Int32Array, budget: number): { cells: number; reuse: Reuse } {
+    const reuse = this.#reuse(prompt)
+    // a prefix adopted from an idle slot becomes held by a busy one: it needs room as much as new cells do
+    const adoptedIdle = reuse.fromSlot >= 0 && !this.#kv.isBusy(reuse.fromSlot) ? reuse.length : 0
+    return { cells: prompt.length - reuse.length + budget + adoptedIdle, reuse }
+  }
 
-    // first, as it may throw: nothing has changed yet
-    this.#ctx.setSampler(
-      target.id,
-      toNativeSampler(seq.params, this.#eogArray, seq.seed),
-      seq.params.repeatPenalty !== 1 || seq.params.presencePenalty !== 0 || seq.params.frequencyPenalty !== 0 ? prompt : undefined,
-    )
-    const a = new Active(seq, target, this.#pieces)
-    if (pending) {
-      a.waitFor = pending.active
-      a.waitUpTo = pending.length
-    } else {
-      a.cachedTokens = this.#adopt(target, prompt)
-      this.#stats.cachedTokens += a.cachedTokens
+  #place(q: Queued, idle: number[]): boolean {
+    const { seq, budget } = q
+    const prompt = seq.prompt
+    const { cells, reuse } = this.#need(prompt, budget)
+    if (!this.#kv.canReserve(cells)) return false
+    // the idle slot to use: the longest cached prefix of its own, else the least recently used (idle is LRU-first)
+    let target = idle[0]!
+    let targetLength = -1
+    for (const s of idle) {
+      const l = this.#opts.promptCache ? commonPrefix(this.#kv.tokens(s), prompt) : 0
+      if (l > targetLength) {
+        target = s
+        targetLength = l
+      }
     }
-    a.queuedMs = a.admittedAt - queuedAt
-    target.active = a
-    this.#active.push(a)
+    // first, as it may throw: nothing has changed yet
+    const p = seq.params
+    const penalized = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0
+    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed), penalized ? prompt : undefined)
+    const m = new Running(seq, target, this.#kv, budget, q.at)
+    this.#kv.acquire(target, prompt.length - reuse.length + budget)
+    if (reuse.waitFor) {
+      m.waitFor = reuse.waitFor
+      m.waitUpTo = reuse.length
+    } else {
+      m.cachedTokens = this.#adopt(target, prompt)
+    }
+    this.#active.push(m)
     this.#stats.promptTokens += prompt.length
+    this.#stats.cachedTokens += m.cachedTokens
     return true
   }
 
   /**
-   * How many queued requests cannot be admitted at the next step boundary (first come, first served: the
-   * first that does not fit blocks the rest), and whether a slot would be free for the last of them.
+   * How many queued requests cannot be admitted at the next step boundary (first come, first served: the first
+   * that does not fit blocks the rest), and whether a slot would be free for the last of them.
    */
-  #waiting(): { count: number; slotFree: boolean } {
-    let free = this.#slots.filter((s) => s.active === null).length
-    let held = this.#heldByActive() + this.#active.length
+  #stillWaiting(): { count: number; slotFree: boolean } {
+    let free = this.#kv.idleSlots().length
+    let promised = this.#kv.heldByBusy() + this.#kv.reserved
     for (let i = 0; i < this.#queue.length; i++) {
-      const prompt = this.#queue[i]!.seq.prompt
-      const reuse = this.#opts.promptCache ? Math.min(this.#bestPrefix(prompt).length, prompt.length - 1) : 0
-      const fresh = prompt.length - reuse
-      if (free === 0 || held + fresh + 1 > this.#opts.nCtx) return { count: this.#queue.length - i, slotFree: free > 0 }
+      const q = this.#queue[i]!
+      const cells = this.#need(q.seq.prompt, q.budget).cells
+      if (free === 0 || promised + cells > this.#opts.nCtx) return { count: this.#queue.length - i, slotFree: free > 0 }
       free--
-      held += fresh + 1
+      promised += cells
     }
     return { count: 0, slotFree: free > 0 }
   }
 
-  /** The slot holding the longest prefix of `prompt`, and its length. */
-  #bestPrefix(prompt: Int32Array): { slot: Slot | null; length: number } {
-    let slot: Slot | null = null
-    let length = 0
-    for (const s of this.#slots) {
-      const l = lcp(s.tokens, prompt)
-      if (l > length) {
-        slot = s
-        length = l
-      }
-    }
-    return { slot, length }
-  }
-
-  /** A running sequence still prefilling a prefix of `prompt` clearly longer than what is cached now. */
-  #pendingShare(prompt: Int32Array, available: number): { active: Active; length: number } | null {
-    let best: { active: Active; length: number } | null = null
-    for (const a of this.#active) {
-      if (!a.prefilling || a.cancelled) continue
-      const l = Math.min(lcp(a.seq.prompt, prompt), prompt.length - 1)
-      if (l >= available + MIN_SHARED_WAIT && l > a.slot.tokens.length && l > (best?.length ?? 0)) best = { active: a, length: l }
-    }
-    return best
-  }
-
   /**
-   * Gives `target` the longest prefix of `prompt` that any slot holds: its own cells, or another slot's
-   * shared into it (no copy in a unified cache). Returns how many prompt tokens need no computing.
+   * Gives `target` the longest prefix of `prompt` that any slot holds: its own cells, or another slot's shared
+   * into it. Returns how many prompt tokens need no computing.
    */
-  #adopt(target: Slot, prompt: Int32Array): number {
+  #adopt(target: number, prompt: Int32Array): number {
     if (!this.#opts.promptCache) {
-      this.#truncate(target, 0)
+      this.#kv.truncate(target, 0)
       return 0
     }
-    const best = this.#bestPrefix(prompt)
-    const own = lcp(target.tokens, prompt)
-    // the last prompt token is always decoded again: its logits give the first output token
+    const best = this.#kv.bestPrefix(prompt)
+    const own = commonPrefix(this.#kv.tokens(target), prompt)
     const reuse = Math.min(Math.max(best.length, own), prompt.length - 1)
-    if (best.slot && best.slot !== target && best.length > own) {
-      this.#truncate(target, 0)
-      this.#ctx.seqCopy(best.slot.id, target.id, 0, reuse)
-      target.tokens = best.slot.tokens.slice(0, reuse)
-      target.cells = best.slot.cells.slice(0, reuse)
-      for (const c of target.cells) this.#cellRefs.set(c, (this.#cellRefs.get(c) ?? 0) + 1)
-    } else {
-      this.#truncate(target, reuse)
-    }
+    if (best.slot >= 0 && best.slot !== target && best.length > own) this.#kv.share(best.slot, target, reuse)
+    else this.#kv.truncate(target, reuse)
     return reuse
-  }
-
-  #heldByActive(): number {
-    // cells referenced by running sequences (shared prefixes counted once)
-    const seen = new Set<number>()
-    for (const a of this.#active) for (const c of a.slot.cells) seen.add(c)
-    return seen.size
-  }
-
-  /** Drops the slot's cells from position n on. */
-  #truncate(slot: Slot, n: number): void {
-    if (slot.tokens.length <= n) return
-    this.#ctx.seqRemove(slot.id, n, -1)
-    for (let i = n; i < slot.cells.length; i++) this.#unref(slot.cells[i]!)
-    slot.tokens.length = n
-    slot.cells.length = n
-  }
-
-  #unref(cell: number): void {
-    const r = this.#cellRefs.get(cell)!
-    if (r <= 1) this.#cellRefs.delete(cell)
-    else this.#cellRefs.set(cell, r - 1)
-  }
-
-  /** Frees cached cells of idle slots, least recently used first, until `need` cells are free. */
-  #makeRoom(need: number): boolean {
-    while (this.#opts.nCtx - this.#cellRefs.size < need) {
-      let victim: Slot | null = null
-      for (const s of this.#slots) {
-        if (s.active === null && s.tokens.length > 0 && (!victim || s.lastUsed < victim.lastUsed)) victim = s
-      }
-      if (!victim) return false
-      this.#truncate(victim, 0)
-    }
-    return true
-  }
-
-  // ---- one step ----
-
-  #build(): Batch | null {
-    if (this.#active.length === 0) return null
-    this.#resolveWaits()
-    const entries: BatchEntry[] = []
-    let nDecode = 0
-    for (const a of this.#active) if (a.pending >= 0) nDecode++
-    // every generating sequence needs one cell; stop the newest ones if even that does not fit
-    while (nDecode > 0 && !this.#makeRoom(nDecode)) {
-      const newest = [...this.#active].reverse().find((a) => a.pending >= 0)!
-      this.#finish(newest, 'length')
-      this.#release(newest)
-      this.#active = this.#active.filter((a) => a !== newest)
-      nDecode--
-    }
-    let budget = this.#opts.nBatch
-    let nSample = 0
-    for (const a of this.#active) {
-      if (a.pending < 0) continue
-      entries.push({ active: a, tokens: [a.pending], sample: nSample++ })
-      budget--
-    }
-    for (const a of this.#active) {
-      if (budget <= 0) break
-      if (!a.prefilling || a.waitFor) continue
-      const inBatch = this.#opts.nBatch - budget
-      const done = a.slot.tokens.length
-      const want = Math.min(budget, a.seq.prompt.length - done)
-      this.#makeRoom(inBatch + want) // best effort: a smaller chunk still makes progress
-      const n = Math.min(want, this.#opts.nCtx - this.#cellRefs.size - inBatch)
-      if (n <= 0) break
-      const last = done + n === a.seq.prompt.length
-      entries.push({ active: a, tokens: Array.from(a.seq.prompt.subarray(done, done + n)), sample: last ? nSample++ : -1 })
-      budget -= n
-    }
-    if (entries.length === 0) {
-      // running sequences that cannot get a single KV cell: the newest gives way
-      const stuck = [...this.#active].reverse().find((a) => !a.waitFor)
-      if (stuck) {
-        this.#finish(stuck, 'error', new HearthError('kv_cache_full', 'the KV cache cannot hold this request now; retry shortly'))
-        this.#release(stuck)
-        this.#truncate(stuck.slot, 0)
-        this.#active = this.#active.filter((a) => a !== stuck)
-      }
-      return null
-    }
-    const total = this.#opts.nBatch - budget
-    const tokens = new Int32Array(total)
-    const positions = new Int32Array(total)
-    const seqIds = new Int32Array(total)
-    const sampleAt = new Int32Array(nSample)
-    let i = 0
-    for (const e of entries) {
-      const start = e.active.slot.tokens.length
-      for (let k = 0; k < e.tokens.length; k++, i++) {
-        tokens[i] = e.tokens[k]!
-        positions[i] = start + k
-        seqIds[i] = e.active.slot.id
-      }
-      if (e.sample >= 0) sampleAt[e.sample] = i - 1
-    }
-    return { tokens, positions, seqIds, sampleAt, entries }
   }
 
   // waiting sequences whose prefix is ready (or whose source went away) take the shared cells now
   #resolveWaits(): void {
-    for (const a of this.#active) {
-      const w = a.waitFor
+    for (const m of this.#active) {
+      const w = m.waitFor
       if (!w) continue
-      const gone = w.cancelled || !this.#active.includes(w)
-      if (!gone && w.prefilling && w.slot.tokens.length < a.waitUpTo) continue
-      a.waitFor = null
-      a.cachedTokens = this.#adopt(a.slot, a.seq.prompt)
-      this.#stats.cachedTokens += a.cachedTokens
+      if (!w.left && w.prefilling && w.booked < m.waitUpTo) continue
+      m.waitFor = null
+      m.cachedTokens = this.#adopt(m.slot, m.prompt)
+      this.#stats.cachedTokens += m.cachedTokens
     }
   }
 
+  // ---- a settled step ----
+
   /**
-   * Books a step's results without rendering text: cells join their slots, sampled tokens become the next
-   * inputs, and sequences that reached end of generation, max tokens or the context end leave the batch.
+   * Books a step's results without rendering text: cells join their slots, sampled tokens become the next inputs,
+   * and sequences that reached end of generation, their token budget or a sampling failure leave the batch.
    */
-  #advance(entries: BatchEntry[], r: NativeStepResult): Rendered[] {
+  #advance(batch: Batch<Running>, r: NativeStepResult): Sampled[] {
     const now = performance.now()
-    for (const e of entries) {
-      const slot = e.active.slot
-      for (const t of e.tokens) {
-        const cell = this.#nextCell++
-        slot.tokens.push(t)
-        slot.cells.push(cell)
-        this.#cellRefs.set(cell, 1)
-      }
-      e.active.pending = -1
+    for (const e of batch.entries) {
+      this.#kv.book(e.member.slot, e.tokens)
+      e.member.pending = -1
     }
-    const out: Rendered[] = []
-    for (const e of entries) {
-      if (e.sample < 0) continue
-      const a = e.active
-      if (a.cancelled || a.ended) continue
+    const out: Sampled[] = []
+    for (const e of batch.entries) {
+      const m = e.member
+      if (e.sample < 0 || m.left) continue
+      const status = r.status?.[e.sample] ?? 0
+      if (status === STATUS_ERROR) {
+        const message = r.errors?.[e.sample] || 'sampling failed'
+        this.#end(m, 'error', 'drop-generated', new HearthError('sampling_failed', message))
+        continue
+      }
+      if (status === STATUS_NOTHING_ALLOWED) {
+        // the grammar is complete (or the constraints allow nothing more): the output ends here, normally
+        this.#leave(m, 'keep')
+        out.push({ member: m, token: -1, info: { id: -1, logprob: null, top: [] }, finish: 'stop' })
+        continue
+      }
       const token = r.tokens[e.sample]!
-      a.sampled.push(token)
       this.#stats.generatedTokens++
-      if (a.firstTokenAt === 0) a.firstTokenAt = now
+      if (m.firstTokenAt === 0) m.firstTokenAt = now
       const info: TokenInfo = { id: token, logprob: null, top: [] }
-      if (a.seq.params.logprobs || a.seq.params.topLogprobs > 0) {
+      const p = m.seq.params
+      if (p.logprobs || p.topLogprobs > 0) {
         info.logprob = r.logprobs[e.sample]!
-        for (let k = 0; k < Math.min(r.nTop, a.seq.params.topLogprobs); k++) {
+        for (let k = 0; k < Math.min(r.nTop, p.topLogprobs); k++) {
           info.top.push({ id: r.topIds[e.sample * r.nTop + k]!, logprob: r.topLogprobs[e.sample * r.nTop + k]! })
         }
       }
       let finish: FinishReason | null = null
-      if (this.#eog.has(token) && !a.seq.params.ignoreEos) finish = 'eos'
-      else if (a.seq.params.maxTokens !== null && a.sampled.length >= a.seq.params.maxTokens) finish = 'length'
-      else if (a.slot.tokens.length + 1 > this.#opts.nCtxSeq) finish = 'length'
+      if (this.#eog.has(token) && !p.ignoreEos) finish = 'eos'
+      else if (m.seq.tokens.length + 1 >= m.budget) finish = 'length'
       // a finished sequence is out of the next step now; its last text is rendered with the others
-      if (finish) this.#retire(a)
-      else a.pending = token
-      out.push({ active: a, token, info, finish })
+      if (finish) this.#leave(m, 'keep')
+      else m.pending = token
+      out.push({ member: m, token, info, finish })
     }
-    if (out.some((x) => x.finish)) this.#active = this.#active.filter((a) => !a.ended)
     return out
   }
 
   /** Text for booked tokens: UTF-8, stop strings, listeners; a stop string ends its sequence here. */
-  #render(items: Rendered[]): void {
-    for (const { active: a, token, info, finish } of items) {
-      if (a.cancelled || a.seq.done) continue
-      if (finish === 'eos') {
-        a.seq.emit({ text: this.#finalText(a), token: null })
-        this.#finish(a, a.stops.stopped !== null ? 'stop' : 'eos')
+  #render(items: Sampled[]): void {
+    for (const { member: m, token, info, finish } of items) {
+      if (m.seq.done) continue
+      if (token < 0) {
+        this.#end(m, finish ?? 'stop', 'keep')
         continue
       }
-      let text = a.stops.push(a.text.push(token))
-      if (a.stops.stopped === null && finish === 'length') text += this.#finalText(a)
-      a.seq.emit({ text, token: info })
-      if (a.stops.stopped !== null) {
-        if (!a.ended) {
-          this.#retire(a)
-          this.#active = this.#active.filter((x) => x !== a)
-        }
-        this.#finish(a, 'stop')
-      } else if (finish) {
-        this.#finish(a, finish)
+      if (finish === 'eos') {
+        m.seq.acceptEnd(token)
+        this.#end(m, 'eos', 'keep')
+        continue
       }
+      const stopped = m.seq.accept(token, info)
+      if (m.seq.done) continue // its listener cancelled it
+      if (stopped) this.#end(m, 'stop', 'keep')
+      else if (finish) this.#end(m, finish, 'keep')
     }
   }
 
-  // what is left when generation ends: an unfinished UTF-8 character is dropped, held-back text that
-  // turned out not to be a stop string is released
-  #finalText(a: Active): string {
-    const text = a.stops.push(a.text.flush())
-    return a.stops.stopped !== null ? text : text + a.stops.flush()
-  }
+  // ---- leaving ----
 
-  /** Takes `a` out of future steps; a token of it in the step now in flight is discarded when that settles. */
-  #retire(a: Active): void {
-    a.ended = true
-    a.pending = -1
-    this.#release(a)
-  }
-
-  #finish(a: Active, reason: FinishReason, error: HearthError | null = null): void {
-    a.seq.end(this.#result(a.seq, reason, error, a.cachedTokens, a.sampled, a.queuedMs, a.admittedAt, a.firstTokenAt, a.stops.stopped))
-  }
-
-  #failBatch(entries: BatchEntry[], err: HearthError): void {
-    for (const e of entries) {
-      const a = e.active
-      this.#truncate(a.slot, 0)
-      // the failed step's cells are in an unknown state: drop everything this sequence id holds
-      this.#ctx.seqRemove(a.slot.id)
-      if (!a.seq.done) this.#finish(a, 'error', err)
-      this.#release(a)
+  #cancel(seq: Sequence): void {
+    const q = this.#queue.findIndex((x) => x.seq === seq)
+    if (q !== -1) {
+      const [queued] = this.#queue.splice(q, 1)
+      const now = performance.now()
+      seq.finish('cancelled', { cachedTokens: 0, queuedMs: now - queued!.at, admittedAt: now, firstTokenAt: 0 })
+      return
     }
-    const failed = new Set(entries.map((e) => e.active))
-    this.#active = this.#active.filter((a) => !failed.has(a))
+    const m = this.#active.find((x) => x.seq === seq)
+    if (!m) return
+    // the prompt stays cached for a retry; what a cancelled request generated is dropped
+    this.#end(m, 'cancelled', 'drop-generated')
+    this.#kick()
   }
 
-  #result(
-    seq: Sequence,
-    finishReason: FinishReason,
-    error: HearthError | null,
-    cachedTokens: number,
-    tokens: number[],
-    queuedMs: number,
-    admittedAt: number,
-    firstTokenAt = 0,
-    stopString: string | null = null,
-  ): SequenceResult {
-    const now = performance.now()
-    return {
-      finishReason,
-      stopString,
-      promptTokens: seq.prompt.length,
-      cachedTokens,
-      completionTokens: tokens.length,
-      tokens: tokens.slice(),
-      error,
-      timings: {
-        queuedMs,
-        promptMs: firstTokenAt ? firstTokenAt - admittedAt : now - admittedAt,
-        generateMs: firstTokenAt ? now - firstTokenAt : 0,
-      },
+  /** Ends `m`'s sequence, leaving the batch first if it has not yet. */
+  #end(m: Running, reason: FinishReason, cleanup: Cleanup, error: HearthError | null = null): void {
+    this.#leave(m, cleanup)
+    m.seq.finish(reason, m, error)
+  }
+
+  /**
+   * The one way out of the batch: the slot is released (its unused reservation returned) and the sequence takes
+   * no part in later steps. Native cleanup of its cells waits for the step in flight, if any.
+   */
+  #leave(m: Running, cleanup: Cleanup): void {
+    if (m.left) return
+    m.left = true
+    m.pending = -1
+    this.#active = this.#active.filter((x) => x !== m)
+    this.#kv.release(m.slot)
+    if (cleanup === 'keep') return
+    const slot = m.slot
+    const keep = m.prompt.length
+    const run = () => {
+      if (this.#kv.isBusy(slot)) return // already given to a new request, which adopted or cleared its cells
+      if (cleanup === 'drop-all') this.#kv.clear(slot)
+      else this.#kv.truncate(slot, Math.min(this.#kv.length(slot), keep))
     }
+    if (this.#stepping) this.#cleanups.push(run)
+    else run()
+  }
+
+  #runCleanups(): void {
+    if (this.#stepping) return
+    for (const run of this.#cleanups.splice(0)) run()
+  }
+
+  /** A failed step: its sequences end with the error; their slots' cells are in an unknown state and are dropped. */
+  #failBatch(batch: Batch<Running>, err: HearthError): void {
+    const slots = new Set<number>()
+    for (const e of batch.entries) {
+      slots.add(e.member.slot)
+      if (!e.member.seq.done) this.#end(e.member, 'error', 'drop-all', err)
+    }
+    for (const slot of slots) if (!this.#kv.isBusy(slot)) this.#kv.clear(slot)
+  }
+
+  /** Something unexpected threw in the loop: every running sequence fails, the loop goes on with the queue. */
+  #failAll(err: unknown): void {
+    const e = toHearthError(err)
+    process.emitWarning(`hearth: the scheduler failed its running sequences: ${e.stack ?? e.message}`)
+    for (const m of [...this.#active]) this.#end(m, 'error', 'drop-all', e)
   }
 }
+

@@ -1,114 +1,150 @@
-// POST /v1/chat/completions: messages through the model's chat template, streamed or not, exactly in
-// OpenAI's wire format (role chunk first, content deltas, a finish chunk with delta {}, the include_usage
-// chunk with choices [] before [DONE]).
-import { HearthError, invalidParam } from '../lib/errors.js'
+// POST /v1/chat/completions: the wire body becomes one library chat request (here, in `chatRequest`), the library
+// runs it, and its events are rendered exactly in OpenAI's format: streamed (role chunk first, content / reasoning /
+// tool-call deltas, a finish chunk with delta {}, the include_usage chunk with choices [] before [DONE]) or as one
+// chat.completion object.
+import type { ChatRequest } from '../lib/chat.js'
+import { invalidParam } from '../lib/errors.js'
+import type { ChoiceFinish, GenerationEvent, GenerationResult, Usage } from '../lib/generation.js'
+import type { Model } from '../lib/model.js'
 import type { TokenInfo } from '../lib/sequence.js'
+import { chatMessages, chatTools, outputFormat, toolChoice } from './chat-messages.js'
 import type { Reply } from './http.js'
-import { jsonGrammar } from './json-grammar.js'
-import {
-  chatLogprobContent,
-  checkToolChoice,
-  choiceCount,
-  finishReason,
-  finishStream,
-  newId,
-  nowSeconds,
-  runSequences,
-  SYSTEM_FINGERPRINT,
-  toSampling,
-  usage,
-} from './openai.js'
+import { newId, nowSeconds, SYSTEM_FINGERPRINT } from './ids.js'
+import { chatLogprobContent } from './logprobs.js'
+import { serveGeneration, type ParamNames } from './run.js'
+import { samplingFromWire } from './sampling.js'
 import { ChatCompletionRequest, validator } from './schemas.js'
 import type { ServerState } from './state.js'
-import type { ChatMessage } from '../lib/chat-template.js'
+import { streamTail } from './stream-tail.js'
 
 const validate = validator(ChatCompletionRequest)
 
-/** response_format to a grammar: json_object gets any JSON object; json_schema is not supported yet. */
-export function formatGrammar(format: { type: string } | null | undefined, param: string): string | null {
-  if (!format || format.type === 'text') return null
-  if (format.type === 'json_object') return jsonGrammar
-  if (format.type === 'json_schema') {
-    throw new HearthError('unsupported_parameter', `${param} type json_schema is not supported yet; use json_object`, param)
+/** The one place a chat completions body becomes a library request. */
+function chatRequest(body: ChatCompletionRequest, signal: AbortSignal | undefined): ChatRequest {
+  if (body.top_logprobs && !body.logprobs) throw invalidParam('top_logprobs', 'top_logprobs needs logprobs: true')
+  const tools = chatTools(body.tools)
+  return {
+    messages: chatMessages(body.messages),
+    tools,
+    toolChoice: toolChoice(body.tool_choice, tools),
+    parallelToolCalls: body.parallel_tool_calls ?? true,
+    format: outputFormat(body.response_format, 'response_format'),
+    ...(body.reasoning_effort ? { reasoningEffort: body.reasoning_effort } : {}),
+    sampling: samplingFromWire(body, {
+      maxTokens: body.max_completion_tokens ?? body.max_tokens,
+      stop: body.stop,
+      logprobs: body.logprobs ?? false,
+      topLogprobs: body.top_logprobs ?? 0,
+    }),
+    n: body.n ?? 1,
+    ...(signal ? { signal } : {}),
   }
-  throw invalidParam(param, `${param} type must be text, json_object or json_schema`)
+}
+
+export function finishReason(f: ChoiceFinish): 'stop' | 'length' | 'tool_calls' {
+  return f === 'tool-calls' ? 'tool_calls' : f
+}
+
+export function chatUsage(u: Usage) {
+  return {
+    prompt_tokens: u.promptTokens,
+    completion_tokens: u.completionTokens,
+    total_tokens: u.promptTokens + u.completionTokens,
+    prompt_tokens_details: { cached_tokens: u.cachedTokens },
+    completion_tokens_details: { reasoning_tokens: u.reasoningTokens },
+  }
 }
 
 export async function chatCompletions(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
   const model = state.resolveModel(body.model)
-  if (body.messages.length === 0) throw invalidParam('messages', 'messages must be a non-empty array')
-  const n = choiceCount(body.n)
-  checkToolChoice(body.tool_choice)
+  const names: ParamNames = {
+    prompt: 'messages',
+    max_tokens: body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens',
+    format: 'response_format',
+  }
+  const gen = await serveGeneration(state, reply, model, chatRequest(body, undefined), names)
   const logprobs = body.logprobs ?? false
-  if (body.top_logprobs && !logprobs) throw invalidParam('top_logprobs', 'top_logprobs needs logprobs: true')
-  const grammar = formatGrammar(body.response_format, 'response_format')
-  const params = model.withTemplateStops(
-    toSampling(body, {
-      maxTokens: body.max_completion_tokens ?? body.max_tokens,
-      stop: body.stop,
-      logprobs,
-      topLogprobs: body.top_logprobs ?? 0,
-      ...(grammar ? { grammar } : {}),
-    }),
-  )
-  const prompt = model.chatPrompt(body.messages as ChatMessage[], {
-    ...(body.tools ? { tools: body.tools } : {}),
-    ...(body.reasoning_effort ? { reasoningEffort: body.reasoning_effort } : {}),
-  })
-  reply.promptTokens = prompt.length
-  const id = newId('chatcmpl-')
-  const created = nowSeconds()
-  const head = { id, object: 'chat.completion.chunk', created, model: model.id, system_fingerprint: SYSTEM_FINGERPRINT }
-
+  const head = { id: newId('chatcmpl-'), object: 'chat.completion.chunk', created: nowSeconds(), model: model.id, system_fingerprint: SYSTEM_FINGERPRINT }
   if (body.stream) {
     const includeUsage = body.stream_options?.include_usage ?? false
-    const sse = reply.sse()
     const extra = includeUsage ? { usage: null } : {}
-    const pendingLogprobs: TokenInfo[][] = Array.from({ length: n }, () => [])
-    const work = runSequences(state, model, reply, [prompt], params, n, {
-      chunk(index, c) {
-        if (logprobs && c.token) pendingLogprobs[index]!.push(c.token)
-        if (!c.text) return
-        const lp = logprobs ? { content: chatLogprobContent(model, pendingLogprobs[index]!.splice(0)) } : null
-        sse.send({ ...head, choices: [{ index, delta: { content: c.text }, logprobs: lp, finish_reason: null }], ...extra })
-      },
-      end(index, r) {
-        const rest = pendingLogprobs[index]!.splice(0)
-        const lp = logprobs && rest.length ? { content: chatLogprobContent(model, rest) } : null
-        sse.send({ ...head, choices: [{ index, delta: {}, logprobs: lp, finish_reason: finishReason(r) }], ...extra })
-      },
-    })
-    // the first token comes in a later step, so the role chunks still lead the stream
-    for (let index = 0; index < n; index++) {
+    const sse = reply.sse()
+    for (let index = 0; index < gen.choices; index++) {
       sse.send({ ...head, choices: [{ index, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }], ...extra })
     }
-    await finishStream(sse, reply, work, prompt.length, includeUsage ? (u) => ({ ...head, choices: [], usage: u }) : null)
+    const render = deltaRenderer(model, logprobs)
+    gen.listen((e) => {
+      const choice = render(e)
+      if (choice) sse.send({ ...head, choices: [choice], ...extra })
+    })
+    await streamTail(sse, reply, gen.result, includeUsage ? (r) => ({ ...head, choices: [], usage: chatUsage(r.usage) }) : null)
     return
   }
+  const tokens: TokenInfo[][] = Array.from({ length: gen.choices }, () => [])
+  gen.listen((e) => {
+    if (logprobs && e.kind === 'token') tokens[e.choice]!.push(e.token)
+  })
+  reply.json(200, completionObject(head, await gen.result, (i) => (logprobs ? { content: chatLogprobContent(model, tokens[i]!), refusal: null } : null)))
+}
 
-  const texts: string[] = Array(n).fill('')
-  const tokens: TokenInfo[][] = Array.from({ length: n }, () => [])
-  const results = await runSequences(state, model, reply, [prompt], params, n, {
-    chunk(index, c) {
-      texts[index] += c.text
-      if (logprobs && c.token) tokens[index]!.push(c.token)
-    },
-  })
-  const u = usage(results, prompt.length)
-  reply.completionTokens = u.completion_tokens
-  reply.json(200, {
-    id,
+function completionObject(head: { id: string; created: number; model: string }, r: GenerationResult, logprobs: (choice: number) => unknown) {
+  return {
+    id: head.id,
     object: 'chat.completion',
-    created,
-    model: model.id,
+    created: head.created,
+    model: head.model,
     system_fingerprint: SYSTEM_FINGERPRINT,
-    choices: results.map((r, index) => ({
-      index,
-      message: { role: 'assistant', content: texts[index], refusal: null },
-      logprobs: logprobs ? { content: chatLogprobContent(model, tokens[index]!), refusal: null } : null,
-      finish_reason: finishReason(r),
-    })),
-    usage: u,
-  })
+    choices: r.choices.map((c) => {
+      const m = c.message
+      const calls = m.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }))
+      return {
+        index: c.index,
+        message: {
+          role: 'assistant',
+          // as OpenAI: no content but tool calls is null, not ""
+          content: calls.length > 0 && m.content === '' ? null : m.content,
+          refusal: null,
+          ...(m.reasoning ? { reasoning_content: m.reasoning } : {}),
+          ...(calls.length > 0 ? { tool_calls: calls } : {}),
+        },
+        logprobs: logprobs(c.index),
+        finish_reason: finishReason(c.finish),
+      }
+    }),
+    usage: chatUsage(r.usage),
+  }
+}
+
+/**
+ * One streamed choice object per event that shows on the wire. Log-probabilities of tokens travel with the next
+ * content delta (or the finish chunk), as OpenAI sends them with the content they produced.
+ */
+function deltaRenderer(model: Model, logprobs: boolean): (e: GenerationEvent) => Record<string, unknown> | null {
+  const pending = new Map<number, TokenInfo[]>()
+  const take = (choice: number) => {
+    const tokens = pending.get(choice) ?? []
+    pending.set(choice, [])
+    return tokens
+  }
+  return (e) => {
+    const index = e.choice
+    switch (e.kind) {
+      case 'token':
+        if (logprobs) (pending.get(index) ?? pending.set(index, []).get(index)!).push(e.token)
+        return null
+      case 'content':
+        return { index, delta: { content: e.text }, logprobs: logprobs ? { content: chatLogprobContent(model, take(index)) } : null, finish_reason: null }
+      case 'reasoning':
+        return { index, delta: { reasoning_content: e.text }, logprobs: null, finish_reason: null }
+      case 'tool-call':
+        return { index, delta: { tool_calls: [{ index: e.index, id: e.id, type: 'function', function: { name: e.name, arguments: '' } }] }, logprobs: null, finish_reason: null }
+      case 'tool-arguments':
+        return { index, delta: { tool_calls: [{ index: e.index, function: { arguments: e.text } }] }, logprobs: null, finish_reason: null }
+      case 'end': {
+        const rest = logprobs ? take(index) : []
+        return { index, delta: {}, logprobs: rest.length ? { content: chatLogprobContent(model, rest) } : null, finish_reason: finishReason(e.finish) }
+      }
+    }
+  }
 }

@@ -1,6 +1,5 @@
 // POST /v1/embeddings: pooled, normalised vectors; float or base64; `dimensions` truncates and re-normalises.
 import { invalidParam } from '../lib/errors.js'
-import { promptTokens } from './completions.js'
 import type { Reply } from './http.js'
 import { EmbeddingRequest, validator } from './schemas.js'
 import type { ServerState } from './state.js'
@@ -27,7 +26,7 @@ export async function embeddings(state: ServerState, reply: Reply, raw: unknown)
   if (dims !== null && (dims < 1 || dims > model.facts.nEmbd)) {
     throw invalidParam('dimensions', `dimensions must be between 1 and ${model.facts.nEmbd}`)
   }
-  const inputs = promptTokens(model, body.input, 'input')
+  const inputs = model.tokenizePrompts(body.input, 'input')
   // a client that goes away drops its request from the embedding queue: its remaining chunks never run
   const gone = new AbortController()
   reply.onAbort(() => gone.abort())

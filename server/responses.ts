@@ -1,121 +1,30 @@
-// POST /v1/responses (and GET/DELETE /v1/responses/{id}): OpenAI's Responses API over the chat template.
-// Stateful through previous_response_id (the stored conversation is prepended; instructions are not
-// carried over, as OpenAI does). Streaming emits OpenAI's full event sequence with sequence_number from 0.
-import { contentText, type ChatMessage } from '../lib/chat-template.js'
+// POST /v1/responses (and GET/DELETE /v1/responses/{id}): OpenAI's Responses API. The body (with the stored
+// conversation of previous_response_id prepended; instructions are not carried over, as OpenAI does) becomes one
+// library chat request in `responseRequest`; the output items and, when streaming, OpenAI's full event sequence
+// with sequence_number from 0 come from ResponseOutput.
+import type { ChatRequest } from '../lib/chat.js'
+import type { ChatMessage } from '../lib/chat-template.js'
 import { HearthError, invalidParam } from '../lib/errors.js'
-import type { SamplingParams } from '../lib/params.js'
-import type { SequenceResult, TokenInfo } from '../lib/sequence.js'
-import { formatGrammar } from './chat-completions.js'
+import { defaultSampling } from '../lib/params.js'
+import type { GenerationResult } from '../lib/generation.js'
+import type { TokenInfo } from '../lib/sequence.js'
+import { outputFormat, responseInputMessages, responseTools, toolChoice } from './chat-messages.js'
 import type { Reply } from './http.js'
-import { chatLogprobContent, checkToolChoice, errorObject, newId, runSequences, toSampling } from './openai.js'
+import { newId } from './ids.js'
+import { chatLogprobContent } from './logprobs.js'
+import { ResponseOutput, type Item } from './response-output.js'
+import { serveGeneration, type ParamNames } from './run.js'
+import { samplingFromWire } from './sampling.js'
 import { ResponseRequest, validator } from './schemas.js'
 import type { ServerState } from './state.js'
+import { errorObject } from './stream-tail.js'
 
 const validate = validator(ResponseRequest)
 
-type Item = Record<string, unknown>
+const NAMES: ParamNames = { prompt: 'input', messages: 'input', max_tokens: 'max_output_tokens', format: 'text.format' }
 
-/** Responses input items to chat messages. */
-function inputMessages(input: ResponseRequest['input']): ChatMessage[] {
-  if (typeof input === 'string') return [{ role: 'user', content: input }]
-  return input.map((raw, i): ChatMessage => {
-    const item = raw as Item
-    const where = `input[${i}]`
-    const type = (item.type as string | undefined) ?? 'message'
-    switch (type) {
-      case 'message': {
-        const role = item.role
-        if (role !== 'user' && role !== 'system' && role !== 'developer' && role !== 'assistant') {
-          throw invalidParam(`${where}.role`, `${where}.role must be user, system, developer or assistant`)
-        }
-        return { role, content: contentText(item.content as ChatMessage['content'], `${where}.content`) }
-      }
-      case 'function_call': {
-        if (typeof item.call_id !== 'string' || typeof item.name !== 'string') {
-          throw invalidParam(where, `${where} (function_call) needs call_id and name`)
-        }
-        const args = typeof item.arguments === 'string' ? item.arguments : '{}'
-        return { role: 'assistant', content: null, tool_calls: [{ id: item.call_id, type: 'function', function: { name: item.name, arguments: args } }] }
-      }
-      case 'function_call_output': {
-        if (typeof item.call_id !== 'string') throw invalidParam(where, `${where} (function_call_output) needs call_id`)
-        const output = typeof item.output === 'string' ? item.output : JSON.stringify(item.output ?? '')
-        return { role: 'tool', tool_call_id: item.call_id, content: output }
-      }
-      case 'reasoning':
-        return { role: 'assistant', content: '' }
-      default:
-        throw new HearthError('unsupported_parameter', `${where} has type ${JSON.stringify(type)}, which this server does not support`, `${where}.type`)
-    }
-  }).filter((m) => !(m.role === 'assistant' && m.content === '' && !m.tool_calls))
-}
-
-/** Function tools in Responses form to the chat form templates expect. */
-function chatTools(tools: ResponseRequest['tools']): unknown[] {
-  if (!tools) return []
-  return tools.map((t, i) => {
-    if (t.type !== 'function') {
-      throw new HearthError('unsupported_parameter', `tools[${i}] has type ${JSON.stringify(t.type)}; only function tools are supported yet`, `tools[${i}].type`)
-    }
-    return { type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }
-  })
-}
-
-interface Shape {
-  id: string
-  createdAt: number
-  model: string
-  body: ResponseRequest
-  params: SamplingParams
-}
-
-function responseObject(s: Shape, status: string, output: Item[], result: SequenceResult | null): Item {
-  const incomplete = result !== null && result.finishReason === 'length'
-  return {
-    id: s.id,
-    object: 'response',
-    created_at: s.createdAt,
-    status,
-    background: false,
-    error: null,
-    incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
-    instructions: s.body.instructions ?? null,
-    max_output_tokens: s.body.max_output_tokens ?? null,
-    model: s.model,
-    output,
-    parallel_tool_calls: s.body.parallel_tool_calls ?? true,
-    previous_response_id: s.body.previous_response_id ?? null,
-    reasoning: { effort: s.body.reasoning?.effort ?? null, summary: null },
-    service_tier: 'default',
-    store: s.body.store ?? true,
-    temperature: s.params.temperature,
-    text: { format: s.body.text?.format ?? { type: 'text' } },
-    tool_choice: s.body.tool_choice ?? 'auto',
-    tools: s.body.tools ?? [],
-    top_logprobs: s.body.top_logprobs ?? 0,
-    top_p: s.params.topP,
-    truncation: s.body.truncation ?? 'disabled',
-    usage: result
-      ? {
-          input_tokens: result.promptTokens,
-          input_tokens_details: { cached_tokens: result.cachedTokens },
-          output_tokens: result.completionTokens,
-          output_tokens_details: { reasoning_tokens: 0 },
-          total_tokens: result.promptTokens + result.completionTokens,
-        }
-      : null,
-    user: s.body.user ?? null,
-    metadata: s.body.metadata ?? {},
-  }
-}
-
-function textPart(text: string, logprobs: unknown[]): Item {
-  return { type: 'output_text', annotations: [], logprobs, text }
-}
-
-export async function createResponse(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
-  const body = validate(raw)
-  const model = state.resolveModel(body.model)
+/** The one place a Responses body becomes a library request; `conversation` is what is stored for the next turn. */
+function responseRequest(state: ServerState, body: ResponseRequest): { request: ChatRequest; conversation: ChatMessage[] } {
   let history: ChatMessage[] = []
   if (body.previous_response_id) {
     const prev = state.responses.get(body.previous_response_id)
@@ -124,94 +33,126 @@ export async function createResponse(state: ServerState, reply: Reply, raw: unkn
     }
     history = prev.messages
   }
-  checkToolChoice(body.tool_choice)
-  const input = inputMessages(body.input)
-  const conversation = [...history, ...input]
-  const messages: ChatMessage[] = body.instructions ? [{ role: 'system', content: body.instructions }, ...conversation] : conversation
-  const grammar = formatGrammar(body.text?.format, 'text.format')
+  if (body.truncation && body.truncation !== 'disabled') {
+    throw new HearthError('unsupported_parameter', 'truncation "auto" is not supported yet; the default "disabled" is', 'truncation')
+  }
+  const conversation = [...history, ...responseInputMessages(body.input as string | Record<string, unknown>[])]
+  const tools = responseTools(body.tools)
   const topLogprobs = body.top_logprobs ?? 0
-  const params = model.withTemplateStops(
-    toSampling(body, {
-      maxTokens: body.max_output_tokens,
-      logprobs: topLogprobs > 0,
-      topLogprobs,
-      ...(grammar ? { grammar } : {}),
-    }),
-  )
-  const tools = chatTools(body.tools)
-  const prompt = model.chatPrompt(messages, {
-    ...(tools.length ? { tools } : {}),
+  if (topLogprobs < 0 || topLogprobs > 20) throw invalidParam('top_logprobs', 'top_logprobs must be between 0 and 20')
+  const request: ChatRequest = {
+    messages: body.instructions ? [{ role: 'system', content: body.instructions }, ...conversation] : conversation,
+    tools,
+    toolChoice: toolChoice(body.tool_choice, tools),
+    parallelToolCalls: body.parallel_tool_calls ?? true,
+    format: outputFormat(body.text?.format, 'text.format'),
     ...(body.reasoning?.effort ? { reasoningEffort: body.reasoning.effort } : {}),
-  })
-  reply.promptTokens = prompt.length
-  const shape: Shape = { id: newId('resp_'), createdAt: Math.floor(Date.now() / 1000), model: model.id, body, params }
-  const msgId = newId('msg_')
-  let text = ''
-  const tokens: TokenInfo[] = []
-
-  const finish = (result: SequenceResult) => {
-    const status = result.finishReason === 'length' ? 'incomplete' : 'completed'
-    const part = textPart(text, topLogprobs > 0 ? chatLogprobContent(model, tokens) : [])
-    const item: Item = { id: msgId, type: 'message', status, content: [part], role: 'assistant' }
-    const response = responseObject(shape, status, [item], result)
-    reply.completionTokens = result.completionTokens
-    if (body.store ?? true) {
-      state.responses.set(shape.id, { response, messages: [...conversation, { role: 'assistant', content: text }] })
-    }
-    return { response, item, part, status }
+    sampling: samplingFromWire(body, { maxTokens: body.max_output_tokens, logprobs: topLogprobs > 0, topLogprobs }),
   }
+  return { request, conversation }
+}
 
-  if (!body.stream) {
-    const [result] = await runSequences(state, model, reply, [prompt], params, 1, {
-      chunk(_, c) {
-        text += c.text
-        if (c.token && topLogprobs > 0) tokens.push(c.token)
-      },
-    })
-    reply.json(200, finish(result!).response)
-    return
+interface Shape {
+  id: string
+  createdAt: number
+  model: string
+  body: ResponseRequest
+}
+
+function responseObject(s: Shape, status: string, output: Item[], r: GenerationResult | null): Item {
+  const b = s.body
+  return {
+    id: s.id,
+    object: 'response',
+    created_at: s.createdAt,
+    status,
+    background: false,
+    error: null,
+    incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+    instructions: b.instructions ?? null,
+    max_output_tokens: b.max_output_tokens ?? null,
+    model: s.model,
+    output,
+    parallel_tool_calls: b.parallel_tool_calls ?? true,
+    previous_response_id: b.previous_response_id ?? null,
+    reasoning: { effort: b.reasoning?.effort ?? null, summary: null },
+    service_tier: 'default',
+    store: b.store ?? true,
+    temperature: b.temperature ?? defaultSampling.temperature,
+    text: { format: b.text?.format ?? { type: 'text' } },
+    tool_choice: b.tool_choice ?? 'auto',
+    tools: b.tools ?? [],
+    top_logprobs: b.top_logprobs ?? 0,
+    top_p: b.top_p ?? defaultSampling.topP,
+    truncation: b.truncation ?? 'disabled',
+    usage: r
+      ? {
+          input_tokens: r.usage.promptTokens,
+          input_tokens_details: { cached_tokens: r.usage.cachedTokens },
+          output_tokens: r.usage.completionTokens,
+          output_tokens_details: { reasoning_tokens: r.usage.reasoningTokens },
+          total_tokens: r.usage.promptTokens + r.usage.completionTokens,
+        }
+      : null,
+    user: b.user ?? null,
+    metadata: b.metadata ?? {},
   }
+}
 
-  const sse = reply.sse()
+export async function createResponse(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
+  const body = validate(raw)
+  const model = state.resolveModel(body.model)
+  const { request, conversation } = responseRequest(state, body)
+  const gen = await serveGeneration(state, reply, model, request, NAMES)
+  const shape: Shape = { id: newId('resp_'), createdAt: Math.floor(Date.now() / 1000), model: model.id, body }
+  const logprobs = (body.top_logprobs ?? 0) > 0
+  const sse = body.stream ? reply.sse() : null
   let seq = 0
-  const emit = (type: string, data: Item) => sse.send({ type, sequence_number: seq++, ...data }, type)
+  const emit = sse ? (type: string, data: Item) => sse.send({ type, sequence_number: seq++, ...data }, type) : () => undefined
+  const output = new ResponseOutput(emit)
   const pending: TokenInfo[] = []
-  // admission errors are thrown here, before anything is written, so they keep their HTTP status
-  const work = runSequences(state, model, reply, [prompt], params, 1, {
-    chunk(_, c) {
-      if (c.token && topLogprobs > 0) {
-        tokens.push(c.token)
-        pending.push(c.token)
-      }
-      if (!c.text) return
-      text += c.text
-      const logprobs = topLogprobs > 0 ? chatLogprobContent(model, pending.splice(0)) : []
-      emit('response.output_text.delta', { item_id: msgId, output_index: 0, content_index: 0, delta: c.text, logprobs })
-    },
-  })
   // the first token comes in a later step, so these still open the stream
   const started = responseObject(shape, 'in_progress', [], null)
   emit('response.created', { response: started })
   emit('response.in_progress', { response: started })
-  emit('response.output_item.added', { output_index: 0, item: { id: msgId, type: 'message', status: 'in_progress', content: [], role: 'assistant' } })
-  emit('response.content_part.added', { item_id: msgId, output_index: 0, content_index: 0, part: textPart('', []) })
+  gen.listen((e) => {
+    if (e.kind === 'token') {
+      if (logprobs) pending.push(e.token)
+    } else if (e.kind === 'end') {
+      output.finish(e.finish === 'length' ? 'incomplete' : 'completed')
+    } else {
+      output.add(e, e.kind === 'content' && logprobs ? chatLogprobContent(model, pending.splice(0)) : [])
+    }
+  })
+  let result: GenerationResult
   try {
-    const [result] = await work
-    const { response, item, part, status } = finish(result!)
-    emit('response.output_text.done', { item_id: msgId, output_index: 0, content_index: 0, text, logprobs: part.logprobs as unknown[] })
-    emit('response.content_part.done', { item_id: msgId, output_index: 0, content_index: 0, part })
-    emit('response.output_item.done', { output_index: 0, item })
-    emit(status === 'completed' ? 'response.completed' : 'response.incomplete', { response })
+    result = await gen.result
   } catch (err) {
-    if (reply.open) failStream(emit, shape, err)
+    if (!sse) throw err
+    if (reply.open) {
+      const e = errorObject(err)
+      emit('error', { code: e.code, message: e.message, param: e.param })
+      emit('response.failed', { response: { ...responseObject(shape, 'failed', output.items, null), error: { code: e.code, message: e.message } } })
+    }
+    sse.end()
+    return
   }
+  const choice = result.choices[0]!
+  const status = choice.finish === 'length' ? 'incomplete' : 'completed'
+  const response = responseObject(shape, status, output.items, result)
+  if (body.store ?? true) {
+    const m = choice.message
+    const answer: ChatMessage = { role: 'assistant', content: m.content }
+    if (m.toolCalls.length) answer.toolCalls = m.toolCalls
+    if (m.reasoning) answer.reasoning = m.reasoning
+    state.responses.set(shape.id, { response, messages: [...conversation, answer] })
+  }
+  if (!sse) {
+    reply.json(200, response)
+    return
+  }
+  emit(status === 'completed' ? 'response.completed' : 'response.incomplete', { response })
   sse.end()
-}
-
-function failStream(emit: (type: string, data: Item) => void, shape: Shape, err: unknown): void {
-  const e = errorObject(err)
-  emit('error', { code: e.code, message: e.message, param: e.param })
-  emit('response.failed', { response: { ...responseObject(shape, 'failed', [], null), error: { code: e.code, message: e.message } } })
 }
 
 export function getResponse(state: ServerState, reply: Reply, id: string): void {

@@ -61,6 +61,7 @@ export const ChatCompletionRequest = Type.Object({
   response_format: Type.Optional(Type.Union([ResponseFormat, Type.Null()])),
   tools: Type.Optional(Type.Union([Type.Array(Obj), Type.Null()])),
   tool_choice: Type.Optional(Type.Union([Type.String(), Obj, Type.Null()])),
+  parallel_tool_calls: Type.Optional(Bool),
   reasoning_effort: Type.Optional(Str),
 })
 export type ChatCompletionRequest = Static<typeof ChatCompletionRequest>

@@ -16,8 +16,7 @@ t.test('admission: queue_full (429) past the queue, kv_cache_full (503) when the
   const a = model.generate('In the beginning', long)
   const b = model.generate('In the beginning', long)
   const c = model.generate('In the beginning', long)
-  await new Promise((r) => setTimeout(r, 30))
-  t.match(model.stats(), { active: 2, queued: 1 })
+  t.match(model.stats(), { active: 2, queued: 1 }, 'admission happens at submit')
   try {
     model.generate('In the beginning', long)
     t.fail('a fourth request should not be taken')
@@ -30,15 +29,18 @@ t.test('admission: queue_full (429) past the queue, kv_cache_full (503) when the
 
   const tight = await loadModel(t, { parallel: 2, maxQueue: 0, contextSize: 256, kvSize: 256 })
   const big = tight.generate(PREFIX, { temperature: 0, maxTokens: 150, ignoreEos: true })
-  await new Promise((r) => setTimeout(r, 30))
+  t.match(tight.stats(), { active: 1 })
   try {
     tight.generate(KJV.repeat(4), { temperature: 0, maxTokens: 10 })
     t.fail('the second long prompt cannot fit beside the first')
   } catch (err) {
     t.match(err, { code: 'kv_cache_full', status: 503 })
   }
-  t.equal((await big.result).finishReason, 'length', 'the first request is unharmed')
-  t.throws(() => tight.generate(PREFIX, { maxTokens: 250 }), { code: 'context_length_exceeded', status: 400 })
+  t.match(await big.result, { finishReason: 'length', completionTokens: 150 }, 'the first request is unharmed')
+  // as LM Studio, llama-server and Ollama do: max_tokens past the room left generates until the context is full
+  const past = await collect(tight.generate(PREFIX, { maxTokens: 250, ignoreEos: true }))
+  t.match(past.result, { finishReason: 'length', completionTokens: 256 - tight.tokenize(PREFIX).length })
+  t.throws(() => tight.generate(PREFIX.repeat(5), { maxTokens: 1 }), { code: 'context_length_exceeded', status: 400, param: 'prompt' }, 'a prompt that does not fit is a 400')
 })
 
 t.test('a prompt-cache hit never changes greedy output', async (t) => {
@@ -96,13 +98,16 @@ t.test('a long prompt is prefilled in chunks while other streams keep decoding',
   let longStarted = false
   let longFirst = false
   let tokensDuringPrefill = 0
+  let fifth!: () => void
+  const fiveSeen = new Promise<void>((resolve) => (fifth = resolve))
   const reader = (async () => {
     for await (const c of running.chunks()) {
       seen.push(c.token?.id ?? -1)
+      if (seen.length === 5) fifth()
       if (longStarted && !longFirst) tokensDuringPrefill++
     }
   })()
-  while (seen.length < 5) await new Promise((r) => setTimeout(r, 5))
+  await fiveSeen
   const long = model.generate(PREFIX + PREFIX, { temperature: 0, maxTokens: 4 })
   longStarted = true
   for await (const _ of long) {
@@ -122,7 +127,7 @@ t.test('cancellation frees the cells a request generated', async (t) => {
   const seq = model.generate(prompt, { temperature: 0.8, seed: 1, ignoreEos: true, maxTokens: 150 })
   let n = 0
   for await (const _ of seq) if (++n === 60) break
-  await new Promise((r) => setTimeout(r, 20))
+  await model.scheduler.idle()
   const stats = model.stats()
   t.equal(stats.active, 0)
   t.ok(stats.usedCells <= prompt.length, `only the prompt stays cached (${stats.usedCells} cells)`)

@@ -23,14 +23,13 @@ t.test('errors', async (t) => {
     ['wrong type', { ...ok, temperature: 'hot' }, 400, 'invalid_parameter', 'temperature'],
     ['out of range', { ...ok, temperature: 7 }, 400, 'invalid_parameter', 'temperature'],
     ['bad role', { model: MODEL, messages: [{ role: 'wizard', content: 'x' }] }, 400, 'invalid_parameter', 'messages[0].role'],
-    ['bad content part', { model: MODEL, messages: [{ role: 'user', content: [{ type: 'audio' }] }] }, 400, 'invalid_parameter', 'messages[0].content'],
+    ['bad content part', { model: MODEL, messages: [{ role: 'user', content: [{ type: 'audio' }] }] }, 400, 'invalid_parameter', 'messages[0].content[0].type'],
     ['too many choices', { ...ok, n: 100 }, 400, 'invalid_parameter', 'n'],
     ['bad logit_bias', { ...ok, logit_bias: { x: 1 } }, 400, 'invalid_parameter', 'logit_bias'],
     ['logit_bias outside the vocabulary', { ...ok, logit_bias: { 99999: 1 } }, 400, 'invalid_token', 'logit_bias'],
     ['bad grammar', { ...ok, grammar: 'root ::= [' }, 400, 'invalid_grammar', 'grammar'],
     ['unknown model', { ...ok, model: 'gpt-4o' }, 404, 'model_not_found', 'model'],
-    ['context overflow', { ...ok, max_tokens: 300 }, 400, 'context_length_exceeded', 'max_tokens'],
-    ['prompt overflow', { model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(400) }] }, 400, 'context_length_exceeded', undefined],
+    ['prompt overflow', { model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(400) }] }, 400, 'context_length_exceeded', 'messages'],
     ['tool_choice required not yet', { ...ok, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }], tool_choice: 'required' }, 400, 'unsupported_parameter', 'tool_choice'],
     ['json_schema not yet', { ...ok, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } }, 400, 'unsupported_parameter', 'response_format'],
   ]
@@ -60,6 +59,21 @@ t.test('errors', async (t) => {
   const resp = await post(`${baseURL}/responses`, { model: MODEL, input: [{ type: 'computer_call' }] })
   t.equal(resp.status, 400)
   isErrorShape(t, resp.json, 400, 'unsupported_parameter', 'input[0].type')
+  const respOverflow = await post(`${baseURL}/responses`, { model: MODEL, input: 'word '.repeat(400) })
+  isErrorShape(t, respOverflow.json, 400, 'context_length_exceeded', 'input')
+  const completionOverflow = await post(`${baseURL}/completions`, { model: MODEL, prompt: 'word '.repeat(400) })
+  isErrorShape(t, completionOverflow.json, 400, 'context_length_exceeded', 'prompt')
+  const never = await post(`${baseURL}/completions`, { model: MODEL, prompt: Array(100).fill('hi'), n: 16, max_tokens: 2 })
+  isErrorShape(t, never.json, 400, 'invalid_parameter', 'n')
+  t.match(never.json.error.message, /1600 sequences/, 'a request that can never fit is a 400, not a 429')
+  const respBadMax = await post(`${baseURL}/responses`, { model: MODEL, input: 'hi', max_output_tokens: -1 })
+  isErrorShape(t, respBadMax.json, 400, 'invalid_parameter', 'max_output_tokens')
+
+  // as LM Studio, llama-server and Ollama: max_tokens past the room left generates until the context is full
+  const full = await post(`${baseURL}/chat/completions`, { ...ok, max_tokens: 100000, ignore_eos: true })
+  t.equal(full.status, 200, 'max_tokens beyond the context is not an error')
+  t.equal(full.json.choices[0].finish_reason, 'length')
+  t.equal(full.json.usage.prompt_tokens + full.json.usage.completion_tokens, 256, 'it generated until the context was full')
 
   const after = await post(`${baseURL}/chat/completions`, ok)
   t.equal(after.status, 200, 'the server still serves')

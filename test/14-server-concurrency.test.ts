@@ -11,6 +11,16 @@ async function gauge(url: string, name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1])
 }
 
+/** Waits for the server to report `value` for `name` (polling its state, never a fixed sleep); fails after 30 s. */
+async function reaches(url: string, name: string, value: number): Promise<boolean> {
+  const until = Date.now() + 30000
+  while (Date.now() < until) {
+    if ((await gauge(url, name)) === value) return true
+    await new Promise((r) => setImmediate(r))
+  }
+  return false
+}
+
 t.test('16 concurrent streams all complete with correct shapes', async (t) => {
   const { client } = await startTestServer(t)
   const runs = Array.from({ length: 16 }, async (_, i) => {
@@ -54,8 +64,7 @@ t.test('an aborted stream frees its slot at once', async (t) => {
     }
     return n
   })
-  await new Promise((r) => setTimeout(r, 150))
-  t.equal(await gauge(url, 'hearth_sequences_active'), 2, 'both slots busy')
+  t.ok(await reaches(url, 'hearth_sequences_active', 2), 'both slots busy')
   controllers.forEach((c) => c.abort())
   const counts = await Promise.all(reading)
   t.ok(counts.every((n) => n < 200), 'the streams were cut short')
@@ -65,22 +74,24 @@ t.test('an aborted stream frees its slot at once', async (t) => {
   t.equal(await gauge(url, 'hearth_sequences_active'), 0, 'nothing left running')
 
   // a non-streaming request whose client goes away is cancelled too
+  // (with ignore_eos it would run until the context is full; it must stop well before)
   const ctrl = new AbortController()
-  const pending = fetch(`${baseURL}/chat/completions`, { method: 'POST', body: JSON.stringify({ ...long, max_tokens: 250 }), headers: { 'content-type': 'application/json' }, signal: ctrl.signal }).catch(() => null)
-  await new Promise((r) => setTimeout(r, 100))
+  const before = await gauge(url, 'hearth_generated_tokens_total')
+  const pending = fetch(`${baseURL}/chat/completions`, { method: 'POST', body: JSON.stringify({ ...long, max_tokens: 4096 }), headers: { 'content-type': 'application/json' }, signal: ctrl.signal }).catch(() => null)
+  t.ok(await reaches(url, 'hearth_sequences_active', 1), 'the request runs')
   ctrl.abort()
   await pending
-  await new Promise((r) => setTimeout(r, 50))
-  t.equal(await gauge(url, 'hearth_sequences_active'), 0, 'the abandoned request stopped')
+  t.ok(await reaches(url, 'hearth_sequences_active', 0), 'the abandoned request stopped')
+  const generated = (await gauge(url, 'hearth_generated_tokens_total')) - before
+  t.ok(generated < 200, `it was cut short (${generated} tokens, the context had room for over 200)`)
 })
 
 t.test('past the queue: 429 with Retry-After', async (t) => {
   const { baseURL, url } = await startTestServer(t, ['--parallel', '1', '--max-queue', '1'])
-  const first = post(`${baseURL}/chat/completions`, long)
-  await new Promise((r) => setTimeout(r, 50))
+  const first = post(`${baseURL}/chat/completions`, { ...long, max_tokens: 4096 })
+  t.ok(await reaches(url, 'hearth_sequences_active', 1))
   const second = post(`${baseURL}/chat/completions`, { ...long, max_tokens: 3 })
-  await new Promise((r) => setTimeout(r, 50))
-  t.equal(await gauge(url, 'hearth_sequences_queued'), 1, 'one request waits')
+  t.ok(await reaches(url, 'hearth_sequences_queued', 1), 'one request waits')
   const third = await post(`${baseURL}/chat/completions`, long)
   t.equal(third.status, 429)
   t.equal(third.json.error.code, 'queue_full')
@@ -92,9 +103,9 @@ t.test('past the queue: 429 with Retry-After', async (t) => {
 })
 
 t.test('a refused stream keeps its HTTP status', async (t) => {
-  const { baseURL } = await startTestServer(t, ['--parallel', '1', '--max-queue', '0'])
-  const first = post(`${baseURL}/chat/completions`, long)
-  await new Promise((r) => setTimeout(r, 50))
+  const { baseURL, url } = await startTestServer(t, ['--parallel', '1', '--max-queue', '0'])
+  const first = post(`${baseURL}/chat/completions`, { ...long, max_tokens: 4096 })
+  t.ok(await reaches(url, 'hearth_sequences_active', 1))
   for (const [path, body] of [
     ['chat/completions', { ...long, stream: true }],
     ['completions', { model: MODEL, prompt: 'In the beginning', stream: true, echo: true }],

@@ -1,0 +1,196 @@
+// Wire conversations to the library's: Chat Completions messages and Responses input items become ChatMessages,
+// both APIs' tool definitions become Tools, and tool_choice / response_format / text.format their library forms.
+// Every field that would change the answer is either mapped or refused with a 400 naming it.
+import type { OutputFormat, ToolChoice } from '../lib/chat.js'
+import type { ChatContentPart, ChatMessage, ChatRole, Tool, ToolCall } from '../lib/chat-template.js'
+import { HearthError, invalidParam } from '../lib/errors.js'
+
+type Json = Record<string, unknown>
+
+const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/** Content parts to text parts; media parts are refused until the model can read them. */
+function contentParts(content: unknown, where: string): string | ChatContentPart[] | null {
+  if (content === null || content === undefined) return null
+  if (typeof content === 'string') return content
+  if (!Array.isArray(content)) throw invalidParam(where, `${where} must be a string or an array of content parts`)
+  return content.map((part: unknown, j): ChatContentPart => {
+    const at = `${where}[${j}]`
+    if (!isObject(part)) throw invalidParam(at, `${at} must be an object`)
+    switch (part.type) {
+      case 'text':
+      case 'input_text':
+      case 'output_text':
+        if (typeof part.text !== 'string') throw invalidParam(`${at}.text`, `${at}.text must be a string`)
+        return { type: 'text', text: part.text }
+      case 'refusal':
+        if (typeof part.refusal !== 'string') throw invalidParam(`${at}.refusal`, `${at}.refusal must be a string`)
+        return { type: 'text', text: part.refusal }
+      case 'image_url':
+      case 'input_image':
+      case 'input_audio':
+      case 'input_file':
+      case 'file':
+        throw new HearthError('unsupported_parameter', `${at} is a ${String(part.type)} part, but this model reads text only`, `${at}.type`)
+      default:
+        throw invalidParam(`${at}.type`, `${at}.type ${JSON.stringify(part.type)} is not a content part type`)
+    }
+  })
+}
+
+function chatToolCalls(raw: unknown, where: string): ToolCall[] {
+  if (raw === undefined || raw === null) return []
+  if (!Array.isArray(raw)) throw invalidParam(where, `${where} must be an array`)
+  return raw.map((c: unknown, k) => {
+    const at = `${where}[${k}]`
+    if (!isObject(c) || !isObject(c.function)) throw invalidParam(at, `${at} must be {"id", "type": "function", "function": {"name", "arguments"}}`)
+    const fn = c.function
+    if (typeof fn.name !== 'string' || fn.name === '') throw invalidParam(`${at}.function.name`, `${at}.function.name must be a non-empty string`)
+    const args = typeof fn.arguments === 'string' ? fn.arguments : fn.arguments === undefined ? '{}' : JSON.stringify(fn.arguments)
+    return { id: typeof c.id === 'string' ? c.id : `call_${k}`, name: fn.name, arguments: args }
+  })
+}
+
+const CHAT_ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool'])
+
+/** Chat Completions `messages`. */
+export function chatMessages(raw: Json[]): ChatMessage[] {
+  if (raw.length === 0) throw invalidParam('messages', 'messages must be a non-empty array')
+  return raw.map((m, i) => {
+    const where = `messages[${i}]`
+    const role = m.role === 'function' ? 'tool' : m.role
+    if (typeof role !== 'string' || !CHAT_ROLES.has(role)) {
+      throw invalidParam(`${where}.role`, `${where}.role must be one of system, developer, user, assistant, tool`)
+    }
+    const msg: ChatMessage = { role: role as ChatRole, content: contentParts(m.content, `${where}.content`) }
+    if (typeof m.name === 'string') msg.name = m.name
+    if (role === 'assistant') {
+      const calls = chatToolCalls(m.tool_calls, `${where}.tool_calls`)
+      if (calls.length) msg.toolCalls = calls
+      if (typeof m.reasoning_content === 'string' && m.reasoning_content) msg.reasoning = m.reasoning_content
+    }
+    if (role === 'tool') {
+      if (typeof m.tool_call_id === 'string') msg.toolCallId = m.tool_call_id
+      else if (m.role !== 'function') throw invalidParam(`${where}.tool_call_id`, `${where} (role tool) needs tool_call_id`)
+    }
+    return msg
+  })
+}
+
+/** Responses `input` (a string or items) to messages. */
+export function responseInputMessages(input: string | Json[]): ChatMessage[] {
+  if (typeof input === 'string') return [{ role: 'user', content: input }]
+  const out: ChatMessage[] = []
+  input.forEach((item, i) => {
+    const where = `input[${i}]`
+    const type = item.type ?? 'message'
+    switch (type) {
+      case 'message': {
+        const role = item.role
+        if (role !== 'user' && role !== 'system' && role !== 'developer' && role !== 'assistant') {
+          throw invalidParam(`${where}.role`, `${where}.role must be user, system, developer or assistant`)
+        }
+        out.push({ role, content: contentParts(item.content, `${where}.content`) })
+        return
+      }
+      case 'function_call': {
+        if (typeof item.call_id !== 'string' || typeof item.name !== 'string') {
+          throw invalidParam(where, `${where} (function_call) needs call_id and name`)
+        }
+        const call: ToolCall = { id: item.call_id, name: item.name, arguments: typeof item.arguments === 'string' ? item.arguments : '{}' }
+        // consecutive calls are one assistant turn with several calls, as the model made them
+        const last = out.at(-1)
+        if (last?.role === 'assistant' && last.toolCalls && !contentText(last)) last.toolCalls.push(call)
+        else out.push({ role: 'assistant', content: null, toolCalls: [call] })
+        return
+      }
+      case 'function_call_output': {
+        if (typeof item.call_id !== 'string') throw invalidParam(`${where}.call_id`, `${where} (function_call_output) needs call_id`)
+        const output = typeof item.output === 'string' ? item.output : JSON.stringify(item.output ?? '')
+        out.push({ role: 'tool', toolCallId: item.call_id, content: output })
+        return
+      }
+      case 'reasoning':
+        return // earlier reasoning is not replayed: templates drop it from past turns
+      default:
+        throw new HearthError('unsupported_parameter', `${where} has type ${JSON.stringify(type)}, which this server does not support`, `${where}.type`)
+    }
+  })
+  return out
+}
+
+function contentText(m: ChatMessage): string {
+  return typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('')
+}
+
+function tool(name: unknown, description: unknown, parameters: unknown, strict: unknown, where: string): Tool {
+  if (typeof name !== 'string' || !/^[a-zA-Z0-9_.:-]{1,64}$/.test(name)) {
+    throw invalidParam(`${where}.name`, `${where} needs a name of 1 to 64 letters, digits, _ . : or -`)
+  }
+  if (parameters !== undefined && parameters !== null && !isObject(parameters)) {
+    throw invalidParam(`${where}.parameters`, `${where}.parameters must be a JSON schema object`)
+  }
+  const t: Tool = { name }
+  if (typeof description === 'string') t.description = description
+  if (isObject(parameters)) t.parameters = parameters
+  if (typeof strict === 'boolean') t.strict = strict
+  return t
+}
+
+/** Chat Completions `tools`: [{type: "function", function: {name, description, parameters, strict}}]. */
+export function chatTools(raw: Json[] | null | undefined): Tool[] {
+  return (raw ?? []).map((t, i) => {
+    if (t.type !== 'function' || !isObject(t.function)) {
+      throw new HearthError('unsupported_parameter', `tools[${i}] must be {"type": "function", "function": {...}}; other tool types are not supported`, `tools[${i}].type`)
+    }
+    const f = t.function
+    return tool(f.name, f.description, f.parameters, f.strict, `tools[${i}].function`)
+  })
+}
+
+/** Responses `tools`: [{type: "function", name, description, parameters, strict}]. */
+export function responseTools(raw: Json[] | null | undefined): Tool[] {
+  return (raw ?? []).map((t, i) => {
+    if (t.type !== 'function') {
+      throw new HearthError('unsupported_parameter', `tools[${i}] has type ${JSON.stringify(t.type)}; only function tools are supported`, `tools[${i}].type`)
+    }
+    return tool(t.name, t.description, t.parameters, t.strict, `tools[${i}]`)
+  })
+}
+
+/** tool_choice in either API's form: "none" | "auto" | "required" | a named function. */
+export function toolChoice(raw: unknown, tools: Tool[]): ToolChoice {
+  if (raw === undefined || raw === null) return 'auto'
+  if (raw === 'none' || raw === 'auto' || raw === 'required') return raw
+  if (isObject(raw) && raw.type === 'function') {
+    const name = isObject(raw.function) ? raw.function.name : raw.name
+    if (typeof name !== 'string') throw invalidParam('tool_choice', 'tool_choice names no function')
+    if (!tools.some((t) => t.name === name)) throw invalidParam('tool_choice', `tool_choice names ${JSON.stringify(name)}, which is not in tools`)
+    return { name }
+  }
+  throw invalidParam('tool_choice', 'tool_choice must be "none", "auto", "required" or {"type": "function", ...}')
+}
+
+/** response_format (chat) or text.format (responses); `schemaAt` is where the schema object sits. */
+export function outputFormat(raw: unknown, param: string): OutputFormat {
+  if (raw === undefined || raw === null) return { type: 'text' }
+  if (!isObject(raw)) throw invalidParam(param, `${param} must be an object`)
+  switch (raw.type) {
+    case 'text':
+      return { type: 'text' }
+    case 'json_object':
+      return { type: 'json-object' }
+    case 'json_schema': {
+      // chat nests it: {type, json_schema: {name, schema, strict}}; responses does not: {type, name, schema, strict}
+      const spec = isObject(raw.json_schema) ? raw.json_schema : raw
+      const at = isObject(raw.json_schema) ? `${param}.json_schema` : param
+      if (!isObject(spec.schema)) throw invalidParam(`${at}.schema`, `${at}.schema must be a JSON schema object`)
+      const f: OutputFormat = { type: 'json-schema', schema: spec.schema }
+      if (typeof spec.name === 'string') f.name = spec.name
+      if (typeof spec.strict === 'boolean') f.strict = spec.strict
+      return f
+    }
+    default:
+      throw invalidParam(`${param}.type`, `${param}.type must be text, json_object or json_schema`)
+  }
+}

@@ -1,0 +1,127 @@
+// A Responses API output built from one choice's deltas: output items (reasoning, message, function calls) opened
+// in the order the model produces them, each closed when the next begins or generation ends, with the streaming
+// events OpenAI sends for each (item ids stable across events, output_index equal to the item's position,
+// content_index 0). The same builder serves streamed and non-streamed responses, so both carry the same output.
+import type { OutputDelta } from '../lib/chat-output.js'
+import type { ChatLogprobEntry } from './logprobs.js'
+import { newId } from './ids.js'
+
+export type Item = Record<string, unknown>
+
+/** Sends one event: its type and its fields (sequence_number is added by the caller). */
+export type Emit = (type: string, data: Item) => void
+
+interface OpenItem {
+  item: Item
+  index: number
+  text: string
+  logprobs: ChatLogprobEntry[]
+}
+
+export class ResponseOutput {
+  readonly items: Item[] = []
+  readonly #emit: Emit
+  #open: OpenItem | null = null
+  /** the choice's function call index -> its item (arguments stream into the item while it is open) */
+  readonly #calls = new Map<number, OpenItem>()
+
+  constructor(emit: Emit) {
+    this.#emit = emit
+  }
+
+  /** One delta of the choice, with the log-probabilities of the tokens behind it (content only). */
+  add(d: OutputDelta, logprobs: ChatLogprobEntry[] = []): void {
+    switch (d.kind) {
+      case 'content': {
+        const open = this.#ensure('message')
+        open.text += d.text
+        open.logprobs.push(...logprobs)
+        this.#emit('response.output_text.delta', { item_id: open.item.id, output_index: open.index, content_index: 0, delta: d.text, logprobs })
+        return
+      }
+      case 'reasoning': {
+        const open = this.#ensure('reasoning')
+        open.text += d.text
+        this.#emit('response.reasoning_text.delta', { item_id: open.item.id, output_index: open.index, content_index: 0, delta: d.text })
+        return
+      }
+      case 'tool-call': {
+        this.#close('completed')
+        const item: Item = { id: newId('fc_'), type: 'function_call', status: 'in_progress', arguments: '', call_id: d.id, name: d.name }
+        const open = this.#start(item)
+        this.#calls.set(d.index, open)
+        return
+      }
+      case 'tool-arguments': {
+        const open = this.#calls.get(d.index)
+        if (!open) return
+        open.text += d.text
+        this.#emit('response.function_call_arguments.delta', { item_id: open.item.id, output_index: open.index, delta: d.text })
+        return
+      }
+    }
+  }
+
+  /** Closes every item: `completed`, or `incomplete` when generation was cut by the token limit. */
+  finish(status: 'completed' | 'incomplete'): void {
+    // a response always has a message, even an empty one, unless the model called tools
+    if (this.items.length === 0) this.#ensure('message')
+    this.#close(status)
+  }
+
+  #ensure(type: 'message' | 'reasoning'): OpenItem {
+    if (this.#open?.item.type === type) return this.#open
+    this.#close('completed')
+    const item: Item =
+      type === 'message'
+        ? { id: newId('msg_'), type: 'message', status: 'in_progress', content: [], role: 'assistant' }
+        : { id: newId('rs_'), type: 'reasoning', summary: [], content: [] }
+    const open = this.#start(item)
+    const part = type === 'message' ? outputText('', []) : { type: 'reasoning_text', text: '' }
+    this.#emit('response.content_part.added', { item_id: item.id, output_index: open.index, content_index: 0, part })
+    return open
+  }
+
+  #start(item: Item): OpenItem {
+    const open: OpenItem = { item, index: this.items.length, text: '', logprobs: [] }
+    this.items.push(item)
+    this.#open = open
+    this.#emit('response.output_item.added', { output_index: open.index, item: { ...item } })
+    return open
+  }
+
+  #close(status: 'completed' | 'incomplete'): void {
+    const open = this.#open
+    if (!open) return
+    this.#open = null
+    const { item, index, text } = open
+    const at = { item_id: item.id, output_index: index, content_index: 0 }
+    switch (item.type) {
+      case 'message': {
+        const part = outputText(text, open.logprobs)
+        this.#emit('response.output_text.done', { ...at, text, logprobs: open.logprobs })
+        this.#emit('response.content_part.done', { ...at, part })
+        item.content = [part]
+        item.status = status
+        break
+      }
+      case 'reasoning': {
+        const part = { type: 'reasoning_text', text }
+        this.#emit('response.reasoning_text.done', { ...at, text })
+        this.#emit('response.content_part.done', { ...at, part })
+        item.content = [part]
+        break
+      }
+      case 'function_call':
+        item.arguments = text
+        item.status = 'completed'
+        this.#emit('response.function_call_arguments.done', { item_id: item.id, output_index: index, name: item.name, arguments: text })
+        break
+    }
+    this.#emit('response.output_item.done', { output_index: index, item })
+  }
+}
+
+export function outputText(text: string, logprobs: ChatLogprobEntry[]): Item {
+  return { type: 'output_text', annotations: [], logprobs, text }
+}

@@ -1,0 +1,105 @@
+// A stand-in for the native context, for scheduler tests without a model: every step waits until the test settles
+// it, and records what it was asked to decode. Token t's text is one letter; token 0 is end-of-generation.
+import type { NativeSamplerParams, NativeStepResult } from '../lib/native.js'
+import type { StepContext } from '../lib/scheduler.js'
+import { TokenPieces } from '../lib/token-text.js'
+
+export const VOCAB = 27 // token 0 = end of generation, 1..26 = 'a'..'z'
+
+export function letterPieces(): TokenPieces {
+  const enc = new TextEncoder()
+  const texts = Array.from({ length: VOCAB }, (_, t) => (t === 0 ? '' : String.fromCharCode(96 + t)))
+  const chunks = texts.map((x) => enc.encode(x))
+  const offsets = new Uint32Array(VOCAB + 1)
+  chunks.forEach((c, i) => (offsets[i + 1] = offsets[i]! + c.length))
+  const bytes = new Uint8Array(offsets[VOCAB]!)
+  chunks.forEach((c, i) => bytes.set(c, offsets[i]!))
+  return new TokenPieces({ bytes, offsets })
+}
+
+export interface StepCall {
+  tokens: number[]
+  positions: number[]
+  seqIds: number[]
+  sampleAt: number[]
+  /** settles the step: `next` gives each sampled entry's token (default: the input token + 1, wrapping past z) */
+  settle(next?: (seq: number, entry: number) => number, extra?: Partial<NativeStepResult>): void
+  fail(err: Error): void
+}
+
+export class FakeContext implements StepContext {
+  readonly calls: StepCall[] = []
+  readonly removed: [number, number][] = []
+  readonly copied: [number, number, number][] = []
+  readonly samplers = new Map<number, NativeSamplerParams | null>()
+  /** make the next step() throw synchronously */
+  throwNext: Error | null = null
+  #taken = 0
+  #onCall: (() => void)[] = []
+
+  step(tokens: Int32Array, positions: Int32Array, seqIds: Int32Array, sampleAt: Int32Array): Promise<NativeStepResult> {
+    if (this.throwNext) {
+      const err = this.throwNext
+      this.throwNext = null
+      throw err
+    }
+    return new Promise((resolve, reject) => {
+      const call: StepCall = {
+        tokens: [...tokens],
+        positions: [...positions],
+        seqIds: [...seqIds],
+        sampleAt: [...sampleAt],
+        settle(next, extra = {}) {
+          const out = call.sampleAt.map((at, k) => (next ? next(call.seqIds[at]!, k) : (call.tokens[at]! % 26) + 1))
+          resolve({
+            tokens: Int32Array.from(out),
+            logprobs: new Float32Array(out.length).fill(NaN),
+            nTop: 0,
+            topIds: new Int32Array(0),
+            topLogprobs: new Float32Array(0),
+            decodeUs: 0,
+            sampleUs: 0,
+            ...extra,
+          })
+        },
+        fail: reject,
+      }
+      this.calls.push(call)
+      for (const wake of this.#onCall.splice(0)) wake()
+    })
+  }
+
+  /** The next step the scheduler starts (one already started and not yet taken is returned at once). */
+  async nextStep(): Promise<StepCall> {
+    return (await this.nextStepOr(new Promise<never>(() => undefined)))!
+  }
+
+  /** The next step, or null if `other` settles first and no step is waiting. */
+  async nextStepOr(other: Promise<unknown>): Promise<StepCall | null> {
+    const done = other.then(
+      () => true,
+      () => true,
+    )
+    for (;;) {
+      if (this.calls.length > this.#taken) return this.calls[this.#taken++]!
+      const called = new Promise<false>((resolve) => this.#onCall.push(() => resolve(false)))
+      if (await Promise.race([called, done])) {
+        if (this.calls.length > this.#taken) continue
+        return null
+      }
+    }
+  }
+
+  setSampler(seq: number, params: NativeSamplerParams | null): void {
+    this.samplers.set(seq, params)
+  }
+
+  seqRemove(seq: number, p0 = -1): boolean {
+    this.removed.push([seq, p0])
+    return true
+  }
+
+  seqCopy(src: number, dst: number, _p0 = -1, p1 = -1): void {
+    this.copied.push([src, dst, p1])
+  }
+}
