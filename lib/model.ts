@@ -6,6 +6,7 @@ import { basename, join } from 'node:path'
 import { prepareChat, type ChatRequest } from './chat.js'
 import { PlainOutput } from './chat-output.js'
 import { ChatTemplate, type ChatMessage, type ChatRenderOptions } from './chat-template.js'
+import { EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js'
 import { HearthError, invalidParam, toHearthError } from './errors.js'
 import { Generation, type PreparedRequest } from './generation.js'
 import {
@@ -13,7 +14,6 @@ import {
   packageRoot,
   type NativeContext,
   type NativeContextFacts,
-  type NativeEmbedder,
   type NativeModel,
   type NativeModelFacts,
 } from './native.js'
@@ -49,6 +49,8 @@ export interface ModelOptions {
   promptCache?: boolean
   /** context of the embedding context (longest input for embed()); default min(trained context, 2048) */
   embeddingContextSize?: number
+  /** embed() inputs admitted and not yet embedded, all calls together; past it embed() throws queue_full; 8192 */
+  maxEmbeddingQueue?: number
   /** called with 0..1 while the weights load */
   onProgress?: (progress: number) => void
   /** decode one token after loading so the first request does not pay for paging the weights in; default true */
@@ -98,8 +100,8 @@ export class Model {
   readonly #native: NativeModel
   readonly #ctx: NativeContext
   readonly #options: ModelOptions
-  #embedder: Promise<NativeEmbedder> | null = null
-  #embedQueue: Promise<unknown> = Promise.resolve()
+  #embedder: Promise<EmbeddingQueue> | null = null
+  #embedQueue: EmbeddingQueue | null = null
   #disposed = false
 
   private constructor(path: string, m: NativeModel, ctx: NativeContext, options: ModelOptions, parallel: number, contextSize: number) {
@@ -299,37 +301,30 @@ export class Model {
     }
   }
 
-  /** Pooled, L2-normalised embeddings, one vector per input. */
-  async embed(inputs: (string | Int32Array)[]): Promise<EmbeddingResult> {
+  /**
+   * Pooled, L2-normalised embeddings, one vector per input. Calls share one embedder through a bounded queue that
+   * interleaves them in chunks (lib/embedding-queue.ts): queue_full when it is full; `signal` drops the call.
+   */
+  async embed(inputs: (string | Int32Array)[], options: { signal?: AbortSignal } = {}): Promise<EmbeddingResult> {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
     const tokens = inputs.map((x) => (typeof x === 'string' ? this.tokenize(x) : x))
-    const embedder = await this.#getEmbedder()
-    const { nCtx, nEmbd } = embedder.facts()
-    tokens.forEach((t, i) => {
-      if (t.length === 0) throw new HearthError('invalid_input', `input ${i} is empty`, 'input')
-      if (t.length > nCtx) throw new HearthError('context_length_exceeded', `input ${i} has ${t.length} tokens; the embedding context holds ${nCtx}`, 'input')
-    })
-    const offsets = new Int32Array(tokens.length + 1)
-    tokens.forEach((t, i) => (offsets[i + 1] = offsets[i]! + t.length))
-    const flat = new Int32Array(offsets[tokens.length]!)
-    tokens.forEach((t, i) => flat.set(t, offsets[i]!))
-    // one embed() at a time per embedder
-    const run = this.#embedQueue.then(() => embedder.embed(flat, offsets))
-    this.#embedQueue = run.catch(() => undefined)
-    const vectors = await run.catch((err: unknown) => {
-      throw toHearthError(err)
-    })
-    return {
-      vectors: tokens.map((_, i) => vectors.subarray(i * nEmbd, (i + 1) * nEmbd)),
-      promptTokens: flat.length,
-    }
+    const queue = await this.#getEmbedder()
+    const vectors = await queue.submit(tokens, options.signal)
+    return { vectors, promptTokens: tokens.reduce((n, t) => n + t.length, 0) }
   }
 
-  #getEmbedder(): Promise<NativeEmbedder> {
-    this.#embedder ??= native.createEmbedder(this.#native, {
-      nCtx: this.#options.embeddingContextSize ?? Math.min(this.facts.nCtxTrain, 2048),
-      threads: this.#options.threads ?? availableParallelism(),
-    })
+  /** The embedding queue's counters (zeros until the first embed()). */
+  embeddingStats(): EmbeddingQueueStats {
+    return this.#embedQueue?.stats() ?? { requests: 0, inputs: 0, chunks: 0, aborted: 0 }
+  }
+
+  #getEmbedder(): Promise<EmbeddingQueue> {
+    this.#embedder ??= native
+      .createEmbedder(this.#native, {
+        nCtx: this.#options.embeddingContextSize ?? Math.min(this.facts.nCtxTrain, 2048),
+        threads: this.#options.threads ?? availableParallelism(),
+      })
+      .then((e) => (this.#embedQueue = new EmbeddingQueue(e, { nVocab: this.facts.nVocab, maxQueue: this.#options.maxEmbeddingQueue })))
     return this.#embedder
   }
 
@@ -342,10 +337,7 @@ export class Model {
     if (this.#disposed) return
     this.#disposed = true
     await this.scheduler.close()
-    if (this.#embedder) {
-      await this.#embedQueue
-      ;(await this.#embedder.catch(() => null))?.dispose()
-    }
+    if (this.#embedder) await (await this.#embedder.catch(() => null))?.close()
     this.#ctx.dispose()
     this.#native.dispose()
   }

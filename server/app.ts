@@ -124,6 +124,7 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
             state.draining = true
             uws.us_listen_socket_close(socket)
             await ready.then((m) => m.dispose(), () => undefined)
+            state.close()
             // replies still open (slow readers of finished streams) get a moment to drain
             for (let i = 0; i < 50 && inflight.size > 0; i++) await new Promise((r) => setTimeout(r, 20))
           })()

@@ -29,9 +29,17 @@ Options (environment variable in brackets):
   --cors ORIGINS       allowed browser origins, comma-separated, or *         [HEARTH_CORS]
   --body-limit BYTES   largest request body; default 16777216                 [HEARTH_BODY_LIMIT]
   --responses N        stored responses kept for previous_response_id; 1000  [HEARTH_RESPONSES]
+  --responses-ttl S    seconds a stored response is kept; default 3600        [HEARTH_RESPONSES_TTL]
+  --responses-db FILE  SQLite file stored responses are kept in; :memory:
+                       keeps them in memory only; default responses.sqlite
+                       in the data folder (below)                             [HEARTH_RESPONSES_DB]
+  --embeddings-queue N embedding inputs that may wait; default 8192           [HEARTH_EMBEDDINGS_QUEUE]
   --quiet              no request log                                         [HEARTH_QUIET=1]
   -h, --help           this help
   -v, --version        hearth's version
+
+The data folder is $HEARTH_DATA_DIR, else $XDG_DATA_HOME/hearth or ~/.local/share/hearth
+(macOS: ~/Library/Application Support/hearth, Windows: %APPDATA%\\hearth).
 `
 
 function intOption(name: string, raw: string | undefined, min: number): number | undefined {
@@ -61,6 +69,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       cors: { type: 'string' },
       'body-limit': { type: 'string' },
       responses: { type: 'string' },
+      'responses-ttl': { type: 'string' },
+      'responses-db': { type: 'string' },
+      'embeddings-queue': { type: 'string' },
       quiet: { type: 'boolean' },
     },
   })
@@ -76,6 +87,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   set('threads', intOption('threads', pick(values.threads, 'HEARTH_THREADS'), 1))
   set('gpuLayers', intOption('gpu-layers', pick(values['gpu-layers'], 'HEARTH_GPU_LAYERS'), -1))
   set('maxQueue', intOption('max-queue', pick(values['max-queue'], 'HEARTH_MAX_QUEUE'), 0))
+  set('maxEmbeddingQueue', intOption('embeddings-queue', pick(values['embeddings-queue'], 'HEARTH_EMBEDDINGS_QUEUE'), 1))
   if (values['no-prompt-cache'] || env.HEARTH_PROMPT_CACHE === '0') modelOptions.promptCache = false
   const cors = pick(values.cors, 'HEARTH_CORS')
   return {
@@ -88,6 +100,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     cors: cors ? cors.split(',').map((s) => s.trim()).filter(Boolean) : [],
     bodyLimit: intOption('body-limit', pick(values['body-limit'], 'HEARTH_BODY_LIMIT'), 1) ?? defaultConfig.bodyLimit,
     responseStoreSize: intOption('responses', pick(values.responses, 'HEARTH_RESPONSES'), 0) ?? defaultConfig.responseStoreSize,
+    responseTtlMs: (intOption('responses-ttl', pick(values['responses-ttl'], 'HEARTH_RESPONSES_TTL'), 1) ?? defaultConfig.responseTtlMs / 1000) * 1000,
+    responsesDb: pick(values['responses-db'], 'HEARTH_RESPONSES_DB') || null,
     logRequests: !(values.quiet || env.HEARTH_QUIET === '1'),
   }
 }

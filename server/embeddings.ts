@@ -1,5 +1,5 @@
 // POST /v1/embeddings: pooled, normalised vectors; float or base64; `dimensions` truncates and re-normalises.
-import { HearthError, invalidParam } from '../lib/errors.js'
+import { invalidParam } from '../lib/errors.js'
 import type { Reply } from './http.js'
 import { EmbeddingRequest, IGNORED, validator } from './schemas.js'
 import type { ServerState } from './state.js'
@@ -27,8 +27,10 @@ export async function embeddings(state: ServerState, reply: Reply, raw: unknown)
     throw invalidParam('dimensions', `dimensions must be between 1 and ${model.facts.nEmbd}`)
   }
   const inputs = model.tokenizePrompts(body.input, 'input')
-  const aborted = new Promise<never>((_, reject) => reply.onAbort(() => reject(new HearthError('internal_error', 'client went away'))))
-  const { vectors, promptTokens: nTokens } = await Promise.race([model.embed(inputs), aborted])
+  // a client that goes away drops its request from the embedding queue: its remaining chunks never run
+  const gone = new AbortController()
+  reply.onAbort(() => gone.abort())
+  const { vectors, promptTokens: nTokens } = await model.embed(inputs, { signal: gone.signal })
   reply.promptTokens = nTokens
   const base64 = body.encoding_format === 'base64'
   reply.json(200, {

@@ -18,6 +18,7 @@ export function metrics(state: ServerState, reply: Reply): void {
     usedCells: s?.usedCells ?? 0,
     cells: s?.nCtx ?? 0,
     loaded: state.model !== null,
+    embeddings: state.model?.embeddingStats() ?? { requests: 0, inputs: 0, chunks: 0, aborted: 0 },
   })
   reply.send(200, body, 'text/plain; version=0.0.4')
 }

@@ -31,6 +31,8 @@ export interface Gauges {
   usedCells: number
   cells: number
   loaded: boolean
+  /** the embedding queue (Model.embeddingStats) */
+  embeddings: { requests: number; inputs: number; chunks: number; aborted: number }
 }
 
 export class Metrics {
@@ -60,6 +62,10 @@ export class Metrics {
     gauge('hearth_kv_cells_used', 'KV cache cells in use (shared prefixes once)', g.usedCells)
     gauge('hearth_kv_cells', 'KV cache cells in all', g.cells)
     gauge('hearth_model_loaded', '1 once the model is loaded', g.loaded ? 1 : 0)
+    gauge('hearth_embedding_requests_queued', 'embedding requests admitted and not finished', g.embeddings.requests)
+    gauge('hearth_embedding_inputs_queued', 'their inputs not yet embedded', g.embeddings.inputs)
+    counter('hearth_embedding_chunks_total', 'embedding batches run (one llama_decode each)', g.embeddings.chunks)
+    counter('hearth_embedding_requests_aborted_total', 'embedding requests dropped because the client went away', g.embeddings.aborted)
     out.push(this.ttft.render('hearth_time_to_first_token_seconds', 'time from request to first generated token'))
     out.push(this.tokenGap.render('hearth_time_per_output_token_seconds', 'time between generated tokens of one sequence'))
     return out.join('\n') + '\n'

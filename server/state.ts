@@ -1,6 +1,7 @@
 // What every handler shares: the configuration, the loaded model (or its loading progress), metrics and the
 // response store.
-import { basename, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
+import { dataDir } from '../lib/data-dir.js'
 import { HearthError } from '../lib/errors.js'
 import type { Model, ModelOptions } from '../lib/model.js'
 import { Metrics } from './metrics.js'
@@ -20,6 +21,8 @@ export interface ServerConfig {
   /** stored responses for previous_response_id */
   responseStoreSize: number
   responseTtlMs: number
+  /** the SQLite file they are kept in, or ':memory:'; null: responses.sqlite in the data folder (lib/data-dir.ts) */
+  responsesDb: string | null
   /** one log line per request on stdout */
   logRequests: boolean
 }
@@ -33,6 +36,7 @@ export const defaultConfig: Omit<ServerConfig, 'modelPath'> = {
   bodyLimit: 16 * 1024 * 1024,
   responseStoreSize: 1000,
   responseTtlMs: 60 * 60 * 1000,
+  responsesDb: null,
   logRequests: false,
 }
 
@@ -48,7 +52,16 @@ export class ServerState {
 
   constructor(config: ServerConfig) {
     this.config = config
-    this.responses = new ResponseStore(config.responseStoreSize, config.responseTtlMs)
+    this.responses = new ResponseStore({
+      path: config.responsesDb ?? join(dataDir(), 'responses.sqlite'),
+      max: config.responseStoreSize,
+      ttlMs: config.responseTtlMs,
+    })
+  }
+
+  /** Releases what outlives the model (the response database); after the model is disposed. */
+  close(): void {
+    this.responses.close()
   }
 
   /** The id the configured model will have once loaded: its file name without .gguf. */

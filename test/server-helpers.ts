@@ -1,7 +1,10 @@
 // Starts the real CLI (`node bin/hearth.js serve`) on a free port of 127.0.0.1 and gives the official
 // `openai` client pointed at it. The server is stopped with SIGTERM when the test ends, and the test checks
-// that it drained and exited cleanly.
+// that it drained and exited cleanly. Every server gets a temporary data folder (HEARTH_DATA_DIR), so tests
+// never write into the real home folder.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import OpenAI from 'openai'
 import type { Test } from 'tap'
@@ -13,11 +16,23 @@ export interface TestServer {
   client: OpenAI
   proc: ChildProcess
   output: () => string
+  /** its data folder: `env.HEARTH_DATA_DIR` when given, else a temporary one removed when the test ends */
+  dataDir: string
+  /** Sends `signal` and waits for the exit; the test's teardown then leaves this server alone. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+/** A temporary folder, removed when the test ends. */
+export function tempDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
 }
 
 export async function startTestServer(t: Test, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<TestServer> {
+  const dataDir = env.HEARTH_DATA_DIR ?? tempDir(t)
   const proc = spawn(process.execPath, [join(packageRoot, 'bin', 'hearth.js'), 'serve', '--port', '0', '--threads', '1', '--ctx', '256', ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, HEARTH_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -33,23 +48,32 @@ export async function startTestServer(t: Test, args: string[] = [], env: NodeJS.
       }
     }
     proc.stdout!.on('data', check)
-    proc.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)))
+    proc.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}:\n${out}`))
+    })
   })
   for (let i = 0; i < 300; i++) {
     const r = await fetch(`${url}/health`).catch(() => null)
     if (r?.status === 200) break
     await new Promise((r) => setTimeout(r, 50))
   }
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })))
+  let stopped = false
+  const stop = (signal: NodeJS.Signals = 'SIGTERM') => {
+    stopped = true
+    proc.kill(signal)
+    return exited
+  }
   t.teardown(async () => {
-    proc.kill('SIGTERM')
-    const code = await exited
+    if (stopped) return
+    const { code } = await stop('SIGTERM')
     if (code !== 0) throw new Error(`the server exited with ${code} after SIGTERM:\n${out}`)
   })
   const baseURL = `${url}/v1`
   const apiKeyArg = args.indexOf('--api-key')
   const client = new OpenAI({ baseURL, apiKey: apiKeyArg >= 0 ? args[apiKeyArg + 1]! : 'unused', maxRetries: 0, timeout: 60000 })
-  return { url, baseURL, client, proc, output: () => out }
+  return { url, baseURL, client, proc, output: () => out, dataDir, stop }
 }
 
 /** POSTs raw bytes or JSON and returns status, headers and the parsed JSON body (or text). */
