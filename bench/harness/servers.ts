@@ -69,7 +69,7 @@ function hearthArgs(s: ServerSettings): string[] {
   return [
     hearthCli, 'serve', '--model', s.model, '--host', '127.0.0.1', '--port', '0',
     '--threads', String(s.threads), '--parallel', String(s.parallel), '--ctx', String(s.ctxPerSeq),
-    '--kv-size', String(s.kvSize), '--batch', String(s.batch), '--max-queue', '4096', '--quiet',
+    '--kv-size', String(s.kvSize), '--batch', String(s.batch), '--max-queue', '4096', '--quiet', '--responses-db', ':memory:',
     ...(s.promptCache ? [] : ['--no-prompt-cache']),
   ]
 }
