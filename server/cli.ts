@@ -26,8 +26,15 @@ Options (environment variable in brackets):
   --max-queue N        requests that may wait for a slot; default 64         [HEARTH_MAX_QUEUE]
   --no-prompt-cache    do not reuse KV cells across requests                  [HEARTH_PROMPT_CACHE=0]
   --api-key KEY        require "Authorization: Bearer KEY" on /v1 routes      [HEARTH_API_KEY]
-  --cors ORIGINS       allowed browser origins, comma-separated, or *         [HEARTH_CORS]
+  --cors ORIGINS       browser origins allowed to call, comma-separated, or *;
+                       other origins are refused (403)                        [HEARTH_CORS]
+  --allowed-hosts HOSTS
+                       Host names served besides this machine's own, comma-
+                       separated; .example.com with subdomains; * any        [HEARTH_ALLOWED_HOSTS]
+  --metrics-key KEY    require "Authorization: Bearer KEY" on /metrics;
+                       default the API key when one is set                    [HEARTH_METRICS_KEY]
   --body-limit BYTES   largest request body; default 16777216                 [HEARTH_BODY_LIMIT]
+  --body-timeout SECS  time to receive a request's head and body; default 30  [HEARTH_BODY_TIMEOUT]
   --responses N        stored responses kept for previous_response_id; 1000  [HEARTH_RESPONSES]
   --quiet              no request log                                         [HEARTH_QUIET=1]
   -h, --help           this help
@@ -39,6 +46,14 @@ function intOption(name: string, raw: string | undefined, min: number): number |
   const v = Number(raw)
   if (!Number.isInteger(v) || v < min) throw new Error(`hearth: --${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`)
   return v
+}
+
+/** A positive number of seconds (fractions allowed) as milliseconds. */
+function secondsOption(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined
+  const v = Number(raw)
+  if (!Number.isFinite(v) || v <= 0 || v > 86400) throw new Error(`hearth: --${name} must be a number of seconds > 0, got ${JSON.stringify(raw)}`)
+  return Math.round(v * 1000)
 }
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -59,7 +74,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'no-prompt-cache': { type: 'boolean' },
       'api-key': { type: 'string' },
       cors: { type: 'string' },
+      'allowed-hosts': { type: 'string' },
+      'metrics-key': { type: 'string' },
       'body-limit': { type: 'string' },
+      'body-timeout': { type: 'string' },
       responses: { type: 'string' },
       quiet: { type: 'boolean' },
     },
@@ -77,7 +95,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   set('gpuLayers', intOption('gpu-layers', pick(values['gpu-layers'], 'HEARTH_GPU_LAYERS'), -1))
   set('maxQueue', intOption('max-queue', pick(values['max-queue'], 'HEARTH_MAX_QUEUE'), 0))
   if (values['no-prompt-cache'] || env.HEARTH_PROMPT_CACHE === '0') modelOptions.promptCache = false
-  const cors = pick(values.cors, 'HEARTH_CORS')
+  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [])
   return {
     ...defaultConfig,
     modelPath: pick(values.model, 'HEARTH_MODEL') ?? defaultModelPath,
@@ -85,8 +103,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     port: intOption('port', pick(values.port, 'HEARTH_PORT'), 0) ?? defaultConfig.port,
     modelOptions,
     apiKey: pick(values['api-key'], 'HEARTH_API_KEY') || null,
-    cors: cors ? cors.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    cors: list(pick(values.cors, 'HEARTH_CORS')),
+    allowedHosts: list(pick(values['allowed-hosts'], 'HEARTH_ALLOWED_HOSTS')),
+    metricsKey: pick(values['metrics-key'], 'HEARTH_METRICS_KEY') || null,
     bodyLimit: intOption('body-limit', pick(values['body-limit'], 'HEARTH_BODY_LIMIT'), 1) ?? defaultConfig.bodyLimit,
+    bodyTimeoutMs: secondsOption('body-timeout', pick(values['body-timeout'], 'HEARTH_BODY_TIMEOUT')) ?? defaultConfig.bodyTimeoutMs,
     responseStoreSize: intOption('responses', pick(values.responses, 'HEARTH_RESPONSES'), 0) ?? defaultConfig.responseStoreSize,
     logRequests: !(values.quiet || env.HEARTH_QUIET === '1'),
   }

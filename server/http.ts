@@ -40,8 +40,10 @@ export function errorBody(err: HearthError): ErrorBody {
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  200: 'OK', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  200: 'OK', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
 }
 
 export function statusLine(status: number): string {
@@ -147,7 +149,8 @@ export class Reply {
 
 /**
  * Frames written in one synchronous run (one decode step) go out in one corked write on the next
- * microtask. When uWS reports backpressure, later frames wait in memory until onWritable.
+ * microtask. When uWS reports backpressure, later frames wait in memory until onWritable, which also ends
+ * the response when end() came while blocked (the last write may be the one that met backpressure).
  */
 export class SseWriter {
   readonly #reply: Reply
@@ -161,7 +164,7 @@ export class SseWriter {
     this.#reply = reply
     reply.res.onWritable(() => {
       this.#blocked = false
-      if (this.#pending) this.#flush()
+      if (this.#pending || this.#ending) this.#flush()
       return !this.#blocked
     })
   }
