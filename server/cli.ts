@@ -30,7 +30,7 @@ Options (environment variable in brackets):
                        other origins are refused (403)                        [HEARTH_CORS]
   --allowed-hosts HOSTS
                        Host names served besides this machine's own, comma-
-                       separated; .example.com with subdomains; * any        [HEARTH_ALLOWED_HOSTS]
+                       separated; .example.com with subdomains; * any         [HEARTH_ALLOWED_HOSTS]
   --metrics-key KEY    require "Authorization: Bearer KEY" on /metrics;
                        default the API key when one is set                    [HEARTH_METRICS_KEY]
   --body-limit BYTES   largest request body; default 16777216                 [HEARTH_BODY_LIMIT]

@@ -147,14 +147,22 @@ export class Reply {
   }
 }
 
+// uWS 20.30 loses data when one corked write overflows its 16 KiB cork buffer while the socket is
+// backpressured (AsyncSocket::uncork drops the overflowing part; fixed upstream in 2026, not in the binary we
+// can use). So no write inside a cork is larger than this, head included.
+const CORK_SAFE_BYTES = 12 * 1024
+
 /**
  * Frames written in one synchronous run (one decode step) go out in one corked write on the next
- * microtask. When uWS reports backpressure, later frames wait in memory until onWritable, which also ends
- * the response when end() came while blocked (the last write may be the one that met backpressure).
+ * microtask, in pieces of at most CORK_SAFE_BYTES. When uWS reports backpressure, later frames wait in memory
+ * until onWritable, which also ends the response when end() came while blocked (the last write may be the one
+ * that met backpressure).
  */
 export class SseWriter {
   readonly #reply: Reply
   #pending = ''
+  /** bytes taken out of #pending and not yet written (a large flush cut into pieces); they go first */
+  #rest: Buffer | null = null
   #scheduled = false
   #blocked = false
   #ending = false
@@ -164,7 +172,7 @@ export class SseWriter {
     this.#reply = reply
     reply.res.onWritable(() => {
       this.#blocked = false
-      if (this.#pending || this.#ending) this.#flush()
+      if (this.#hasPending() || this.#ending) this.#flush()
       return !this.#blocked
     })
   }
@@ -193,20 +201,43 @@ export class SseWriter {
     if (!this.#scheduled && !this.#blocked) this.#flush()
   }
 
+  #hasPending(): boolean {
+    return this.#rest !== null || this.#pending !== ''
+  }
+
+  /** The next piece to write: all of #pending when it surely fits (a UTF-16 unit is at most 3 UTF-8 bytes). */
+  #nextPiece(): string | Buffer | null {
+    if (this.#rest === null && this.#pending.length * 3 <= CORK_SAFE_BYTES) {
+      const piece = this.#pending
+      this.#pending = ''
+      return piece || null
+    }
+    if (this.#pending) {
+      const bytes = Buffer.from(this.#pending, 'utf8')
+      this.#rest = this.#rest ? Buffer.concat([this.#rest, bytes]) : bytes
+      this.#pending = ''
+    }
+    const rest = this.#rest!
+    const piece = rest.subarray(0, CORK_SAFE_BYTES)
+    this.#rest = piece.length < rest.length ? rest.subarray(piece.length) : null
+    return piece
+  }
+
   #flush(): void {
     const reply = this.#reply
-    if (!reply.open) return
-    const chunk = this.#pending
-    this.#pending = ''
-    reply.res.cork(() => {
-      if (!this.#headSent) {
-        this.#headSent = true
-        reply.sseHead()
-      }
-      if (chunk && !reply.res.write(chunk)) this.#blocked = true
-      if (this.#ending && !this.#blocked) reply.res.end()
-    })
-    if (this.#ending && !this.#blocked) reply.markFinished()
+    do {
+      if (!reply.open) return
+      const piece = this.#nextPiece()
+      reply.res.cork(() => {
+        if (!this.#headSent) {
+          this.#headSent = true
+          reply.sseHead()
+        }
+        if (piece !== null && !reply.res.write(piece)) this.#blocked = true
+        if (this.#ending && !this.#blocked && !this.#hasPending()) reply.res.end()
+      })
+    } while (!this.#blocked && this.#hasPending())
+    if (this.#ending && !this.#blocked && !this.#hasPending()) reply.markFinished()
   }
 }
 

@@ -91,6 +91,8 @@ t.test('request heads (no model)', async (t) => {
 /** A stand-in for uWS's HttpResponse whose write() answers from a script, to drive SseWriter's backpressure. */
 class FakeResponse {
   written = ''
+  /** bytes of each write() */
+  sizes: number[] = []
   ended = false
   writes: boolean[]
   #onWritable: (() => boolean) | null = null
@@ -115,8 +117,10 @@ class FakeResponse {
   writeHeader(): this {
     return this
   }
-  write(chunk: string): boolean {
-    this.written += chunk
+  write(chunk: string | Uint8Array): boolean {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk)
+    this.sizes.push(bytes.length)
+    this.written += bytes.toString('latin1')
     return this.writes.shift() ?? true
   }
   end(body = ''): this {
@@ -164,6 +168,22 @@ t.test('SSE writer under backpressure (no model)', async (t) => {
   mid.drain()
   t.equal(mid.written, 'data: 1\n\ndata: 2\n\ndata: 3\n\n')
   t.ok(mid.ended)
+
+  // a large flush goes out in pieces that fit uWS's 16 KiB cork buffer (uWS 20.30 drops the overflow of a
+  // corked write under backpressure); multi-byte text may be cut between pieces, the bytes stay whole
+  const big = new FakeResponse([true, true, false])
+  const sse3 = new Reply(big as unknown as HttpResponse, info, [], () => undefined).sse()
+  const frame = 'é'.repeat(5000) + '€'.repeat(5000)
+  for (let i = 0; i < 4; i++) sse3.send(frame)
+  sse3.end()
+  await tick()
+  t.equal(big.sizes.length, 3, 'stops at the piece that met backpressure')
+  t.ok(big.sizes.every((n) => n <= 12 * 1024), `pieces of at most 12 KiB (${big.sizes.join(', ')})`)
+  t.notOk(big.ended)
+  big.drain()
+  t.ok(big.ended)
+  t.ok(big.sizes.every((n) => n <= 12 * 1024), 'after the drain too')
+  t.equal(Buffer.from(big.written, 'latin1').toString('utf8'), `data: ${frame}\n\n`.repeat(4), 'every byte, in order')
 })
 
 function isError(t: Test, r: RawResponse | undefined, status: number, code: string) {
@@ -180,7 +200,8 @@ const post = (path: string, body: string, extra = '', version = '1.1') =>
   `POST ${path} HTTP/${version}\r\n${version === '1.1' ? 'Host: localhost\r\n' : ''}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`
 
 t.test('raw HTTP', async (t) => {
-  const { url, client } = await startTestServer(t, ['--body-timeout', '1'])
+  // 16 slots: the slow-reader case below generates its 16 choices together, quickly
+  const { url, client } = await startTestServer(t, ['--body-timeout', '1', '--parallel', '16'])
   const stillServes = async (t: Test) => {
     const models = await client.models.list()
     t.equal(models.data[0]?.id, MODEL, 'the server still serves')
@@ -342,10 +363,11 @@ t.test('raw HTTP', async (t) => {
   })
 
   t.test('an SSE reader that stops reading still gets the whole stream', async (t) => {
-    // 16 choices with 20 alternatives per token: several MB, more than the socket buffers hold, so the
-    // server's writes meet backpressure, its last one included
+    // 16 choices with 20 alternatives per token: about 5 MB, more than the socket buffers between here and
+    // uWS hold (about 4 MB on Linux), so the server's writes meet backpressure, its last one included. Not
+    // much more: uWS drops a response whose writes stay blocked for about 10 s.
     const body = JSON.stringify({
-      model: MODEL, messages: [{ role: 'user', content: 'The' }], max_tokens: 240, n: 16, logprobs: true, top_logprobs: 20, stream: true, ignore_eos: true,
+      model: MODEL, messages: [{ role: 'user', content: 'The' }], max_tokens: 200, n: 16, logprobs: true, top_logprobs: 20, stream: true, ignore_eos: true,
     })
     const generated = async () => Number(/hearth_generated_tokens_total (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())![1])
     const before = await generated()
@@ -353,7 +375,7 @@ t.test('raw HTTP', async (t) => {
     conn.socket.pause()
     conn.write(post('/v1/chat/completions', body))
     // wait for the event "all 16 x 240 tokens generated", with this client still not reading
-    while ((await generated()) < before + 16 * 240) await new Promise((r) => setTimeout(r, 100))
+    while ((await generated()) < before + 16 * 200) await new Promise((r) => setTimeout(r, 100))
     t.equal(conn.text, '', 'nothing read yet')
     conn.socket.resume()
     const [r] = await conn.responses(1)
