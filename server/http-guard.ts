@@ -3,18 +3,18 @@
 // is "anything on this machine that is not a web page"; these checks are what make that true.
 //
 // - Host: a browser sends the name it resolved. A rebinding page on attacker.example that resolves to
-//   127.0.0.1 still sends `Host: attacker.example`, so only names that mean this machine are served.
+//   127.0.0.1 still sends `Host: attacker.example`, so only names that mean this machine are served. An IP
+//   address cannot be rebound (a page on http://203.0.113.5 stays there), so addresses are always served: that
+//   keeps port-forwarded and NATed setups working, where the client's address is not one of this machine's.
 // - Origin: browsers send it on every cross-site POST (text/plain ones too, which need no CORS preflight) and on
 //   cross-origin fetches; curl and the SDKs send none. A present Origin must be the server's own or be allowed
 //   by --cors.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
-import { hostname, networkInterfaces } from 'node:os'
+import { hostname } from 'node:os'
 import { HearthError } from '../lib/errors.js'
 
-const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]']
-// interface addresses are read again on a miss (DHCP, VPN up), at most this often
-const REFRESH_MS = 1000
+const LOOPBACK_NAMES = ['localhost']
 
 /** The host part of a Host header or an --allowed-hosts entry: lower-case, no port, IPv6 in brackets. */
 export function hostOnly(value: string): string {
@@ -35,12 +35,9 @@ export function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h.endsWith('.localhost') || h === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(h)
 }
 
-function interfaceAddresses(): string[] {
-  const out: string[] = []
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) out.push(a.family === 'IPv6' ? `[${a.address.split('%')[0]!.toLowerCase()}]` : a.address)
-  }
-  return out
+/** An IPv4 address or a bracketed IPv6 one, as hostOnly() leaves them. */
+function isAddress(host: string): boolean {
+  return isIP(host) === 4 || (host.startsWith('[') && isIP(host.slice(1, -1).split('%')[0]!) === 6)
 }
 
 function machineNames(): string[] {
@@ -50,24 +47,20 @@ function machineNames(): string[] {
 }
 
 /**
- * The Host allow-list. Bound to loopback: localhost, 127.0.0.1 and [::1] (and the bound address). Bound
- * elsewhere: those, the machine's host names and its interface addresses. `extra` (--allowed-hosts) adds names,
- * `.example.com` for a domain and its subdomains, or `*` for any Host (the check off).
+ * The Host allow-list: any IP address (127.0.0.1, [::1], an interface's or a forwarded one), `localhost` and
+ * the bound name; bound to a non-loopback address, also the machine's host names. `extra` (--allowed-hosts)
+ * adds names, `.example.com` for a domain and its subdomains, or `*` for any Host (the check off).
  */
 export class HostGuard {
   readonly #any: boolean
   readonly #fixed = new Set<string>()
   readonly #suffixes: string[] = []
-  readonly #machine: boolean
-  #addresses = new Set<string>()
-  #refreshedAt = 0
 
   constructor(bindHost: string, extra: string[]) {
     this.#any = extra.includes('*')
     for (const n of LOOPBACK_NAMES) this.#fixed.add(n)
     this.#fixed.add(hostOnly(bindHost))
-    this.#machine = !isLoopbackHost(bindHost)
-    if (this.#machine) for (const n of machineNames()) this.#fixed.add(n)
+    if (!isLoopbackHost(bindHost)) for (const n of machineNames()) this.#fixed.add(n)
     for (const e of extra) {
       if (e.startsWith('.')) this.#suffixes.push(e.toLowerCase())
       else this.#fixed.add(hostOnly(e))
@@ -78,15 +71,7 @@ export class HostGuard {
     if (this.#any) return true
     if (hostHeader === undefined) return false
     const h = hostOnly(hostHeader)
-    if (this.#fixed.has(h)) return true
-    if (this.#suffixes.some((s) => h.endsWith(s) || h === s.slice(1))) return true
-    if (!this.#machine) return false
-    if (this.#addresses.has(h)) return true
-    const now = Date.now()
-    if (now - this.#refreshedAt < REFRESH_MS) return false
-    this.#refreshedAt = now
-    this.#addresses = new Set(interfaceAddresses())
-    return this.#addresses.has(h)
+    return this.#fixed.has(h) || isAddress(h) || this.#suffixes.some((s) => h.endsWith(s) || h === s.slice(1))
   }
 }
 

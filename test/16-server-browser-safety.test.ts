@@ -18,13 +18,16 @@ t.test('host and origin rules (no model)', async (t) => {
 
   const loop = new HostGuard('127.0.0.1', [])
   for (const h of ['localhost', 'localhost:1234', '127.0.0.1:9', '[::1]:1234']) t.ok(loop.allows(h), `loopback bind allows ${h}`)
-  for (const h of ['attacker.example', 'attacker.example:1234', '127.0.0.1.nip.io', hostname(), '', undefined]) t.notOk(loop.allows(h), `loopback bind refuses ${h}`)
+  for (const h of ['attacker.example', 'attacker.example:1234', '127.0.0.1.nip.io', '127.1', hostname(), '', undefined]) t.notOk(loop.allows(h), `loopback bind refuses ${h}`)
+  t.ok(loop.allows('203.0.113.5:8080'), 'any IP address: it cannot be rebound')
 
   const any = new HostGuard('0.0.0.0', [])
   t.ok(any.allows(`${hostname()}:1234`), 'a non-loopback bind allows the machine name')
-  t.ok(any.allows('localhost:1234'), 'and loopback names')
+  t.ok(any.allows(`${hostname().split('.')[0]}.local`), 'and its .local name')
+  t.ok(any.allows('localhost:1234'), 'and localhost')
   const addresses = Object.values(networkInterfaces()).flatMap((l) => l ?? [])
   for (const a of addresses) t.ok(any.allows(a.family === 'IPv6' ? `[${a.address.split('%')[0]}]:80` : `${a.address}:80`), `and its address ${a.address}`)
+  t.ok(any.allows('[2001:db8::1]'), 'and a forwarded address')
   t.notOk(any.allows('attacker.example'), 'but not other names')
 
   const extra = new HostGuard('127.0.0.1', ['myhost.test', '.corp.example', '::2'])
