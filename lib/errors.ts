@@ -24,16 +24,26 @@ export const errorCodes = {
   invalid_input: { status: 400, type: 'invalid_request_error', description: 'an input cannot be processed as given' },
   unknown_parameter: { status: 400, type: 'invalid_request_error', description: 'a request field this endpoint does not know (never silently ignored)' },
   unsupported_parameter: { status: 400, type: 'invalid_request_error', description: 'a parameter this model or server does not support' },
+  bad_request: { status: 400, type: 'invalid_request_error', description: 'the HTTP request is malformed (request line, headers, Content-Length, chunked framing)' },
   // authentication (401)
   invalid_api_key: { status: 401, type: 'authentication_error', description: 'missing or wrong bearer token' },
+  // refused browser requests (403)
+  origin_not_allowed: { status: 403, type: 'invalid_request_error', description: 'a browser request from an origin not allowed by --cors' },
+  host_not_allowed: { status: 403, type: 'invalid_request_error', description: 'the Host header names no allowed host (DNS rebinding); see --allowed-hosts' },
   // not found (404)
   model_not_found: { status: 404, type: 'invalid_request_error', description: 'the model is not loaded here, or the model file does not exist' },
   previous_response_not_found: { status: 404, type: 'invalid_request_error', description: 'previous_response_id names no stored response' },
   response_not_found: { status: 404, type: 'invalid_request_error', description: 'no stored response has this id' },
   not_found: { status: 404, type: 'not_found_error', description: 'no such route' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', description: 'the route exists for another method' },
-  // size (413)
+  request_timeout: { status: 408, type: 'invalid_request_error', description: 'the request head and body did not arrive within --body-timeout' },
+  // size (413, 431)
   request_too_large: { status: 413, type: 'invalid_request_error', description: 'the body is larger than the configured limit' },
+  expectation_failed: { status: 417, type: 'invalid_request_error', description: 'an Expect header other than 100-continue' },
+  headers_too_large: { status: 431, type: 'invalid_request_error', description: 'too many header lines or too large a request head' },
+  // HTTP features not served (501, 505)
+  method_not_implemented: { status: 501, type: 'invalid_request_error', description: 'an HTTP method or transfer coding hearth does not serve' },
+  http_version_not_supported: { status: 505, type: 'invalid_request_error', description: 'an HTTP version other than 1.0 and 1.1' },
   // load (429 / 503)
   queue_full: { status: 429, type: 'rate_limit_error', description: 'every slot is busy and the wait queue is full' },
   kv_cache_full: { status: 503, type: 'server_error', description: 'the KV cache cannot hold the request now' },

@@ -26,8 +26,15 @@ Options (environment variable in brackets):
   --max-queue N        requests that may wait for a slot; default 64         [HEARTH_MAX_QUEUE]
   --no-prompt-cache    do not reuse KV cells across requests                  [HEARTH_PROMPT_CACHE=0]
   --api-key KEY        require "Authorization: Bearer KEY" on /v1 routes      [HEARTH_API_KEY]
-  --cors ORIGINS       allowed browser origins, comma-separated, or *         [HEARTH_CORS]
+  --cors ORIGINS       browser origins allowed to call, comma-separated, or *;
+                       other origins are refused (403)                        [HEARTH_CORS]
+  --allowed-hosts HOSTS
+                       Host names served besides this machine's own, comma-
+                       separated; .example.com with subdomains; * any         [HEARTH_ALLOWED_HOSTS]
+  --metrics-key KEY    require "Authorization: Bearer KEY" on /metrics;
+                       default the API key when one is set                    [HEARTH_METRICS_KEY]
   --body-limit BYTES   largest request body; default 16777216                 [HEARTH_BODY_LIMIT]
+  --body-timeout SECS  time to receive a request's head and body; default 30  [HEARTH_BODY_TIMEOUT]
   --responses N        stored responses kept for previous_response_id; 1000  [HEARTH_RESPONSES]
   --responses-ttl S    seconds a stored response is kept; default 3600        [HEARTH_RESPONSES_TTL]
   --responses-db FILE  SQLite file stored responses are kept in; :memory:
@@ -49,6 +56,14 @@ function intOption(name: string, raw: string | undefined, min: number): number |
   return v
 }
 
+/** A positive number of seconds (fractions allowed) as milliseconds. */
+function secondsOption(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined
+  const v = Number(raw)
+  if (!Number.isFinite(v) || v <= 0 || v > 86400) throw new Error(`hearth: --${name} must be a number of seconds > 0, got ${JSON.stringify(raw)}`)
+  return Math.round(v * 1000)
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const { values } = parseArgs({
     args: argv,
@@ -67,7 +82,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'no-prompt-cache': { type: 'boolean' },
       'api-key': { type: 'string' },
       cors: { type: 'string' },
+      'allowed-hosts': { type: 'string' },
+      'metrics-key': { type: 'string' },
       'body-limit': { type: 'string' },
+      'body-timeout': { type: 'string' },
       responses: { type: 'string' },
       'responses-ttl': { type: 'string' },
       'responses-db': { type: 'string' },
@@ -89,7 +107,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   set('maxQueue', intOption('max-queue', pick(values['max-queue'], 'HEARTH_MAX_QUEUE'), 0))
   set('maxEmbeddingQueue', intOption('embeddings-queue', pick(values['embeddings-queue'], 'HEARTH_EMBEDDINGS_QUEUE'), 1))
   if (values['no-prompt-cache'] || env.HEARTH_PROMPT_CACHE === '0') modelOptions.promptCache = false
-  const cors = pick(values.cors, 'HEARTH_CORS')
+  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [])
   return {
     ...defaultConfig,
     modelPath: pick(values.model, 'HEARTH_MODEL') ?? defaultModelPath,
@@ -97,8 +115,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     port: intOption('port', pick(values.port, 'HEARTH_PORT'), 0) ?? defaultConfig.port,
     modelOptions,
     apiKey: pick(values['api-key'], 'HEARTH_API_KEY') || null,
-    cors: cors ? cors.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    cors: list(pick(values.cors, 'HEARTH_CORS')),
+    allowedHosts: list(pick(values['allowed-hosts'], 'HEARTH_ALLOWED_HOSTS')),
+    metricsKey: pick(values['metrics-key'], 'HEARTH_METRICS_KEY') || null,
     bodyLimit: intOption('body-limit', pick(values['body-limit'], 'HEARTH_BODY_LIMIT'), 1) ?? defaultConfig.bodyLimit,
+    bodyTimeoutMs: secondsOption('body-timeout', pick(values['body-timeout'], 'HEARTH_BODY_TIMEOUT')) ?? defaultConfig.bodyTimeoutMs,
     responseStoreSize: intOption('responses', pick(values.responses, 'HEARTH_RESPONSES'), 0) ?? defaultConfig.responseStoreSize,
     responseTtlMs: (intOption('responses-ttl', pick(values['responses-ttl'], 'HEARTH_RESPONSES_TTL'), 1) ?? defaultConfig.responseTtlMs / 1000) * 1000,
     responsesDb: pick(values['responses-db'], 'HEARTH_RESPONSES_DB') || null,

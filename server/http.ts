@@ -40,8 +40,10 @@ export function errorBody(err: HearthError): ErrorBody {
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  200: 'OK', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  200: 'OK', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
 }
 
 export function statusLine(status: number): string {
@@ -145,13 +147,22 @@ export class Reply {
   }
 }
 
+// uWS 20.30 loses data when one corked write overflows its 16 KiB cork buffer while the socket is
+// backpressured (AsyncSocket::uncork drops the overflowing part; fixed upstream in 2026, not in the binary we
+// can use). So no write inside a cork is larger than this, head included.
+const CORK_SAFE_BYTES = 12 * 1024
+
 /**
  * Frames written in one synchronous run (one decode step) go out in one corked write on the next
- * microtask. When uWS reports backpressure, later frames wait in memory until onWritable.
+ * microtask, in pieces of at most CORK_SAFE_BYTES. When uWS reports backpressure, later frames wait in memory
+ * until onWritable, which also ends the response when end() came while blocked (the last write may be the one
+ * that met backpressure).
  */
 export class SseWriter {
   readonly #reply: Reply
   #pending = ''
+  /** bytes taken out of #pending and not yet written (a large flush cut into pieces); they go first */
+  #rest: Buffer | null = null
   #scheduled = false
   #blocked = false
   #ending = false
@@ -161,7 +172,7 @@ export class SseWriter {
     this.#reply = reply
     reply.res.onWritable(() => {
       this.#blocked = false
-      if (this.#pending) this.#flush()
+      if (this.#hasPending() || this.#ending) this.#flush()
       return !this.#blocked
     })
   }
@@ -190,20 +201,43 @@ export class SseWriter {
     if (!this.#scheduled && !this.#blocked) this.#flush()
   }
 
+  #hasPending(): boolean {
+    return this.#rest !== null || this.#pending !== ''
+  }
+
+  /** The next piece to write: all of #pending when it surely fits (a UTF-16 unit is at most 3 UTF-8 bytes). */
+  #nextPiece(): string | Buffer | null {
+    if (this.#rest === null && this.#pending.length * 3 <= CORK_SAFE_BYTES) {
+      const piece = this.#pending
+      this.#pending = ''
+      return piece || null
+    }
+    if (this.#pending) {
+      const bytes = Buffer.from(this.#pending, 'utf8')
+      this.#rest = this.#rest ? Buffer.concat([this.#rest, bytes]) : bytes
+      this.#pending = ''
+    }
+    const rest = this.#rest!
+    const piece = rest.subarray(0, CORK_SAFE_BYTES)
+    this.#rest = piece.length < rest.length ? rest.subarray(piece.length) : null
+    return piece
+  }
+
   #flush(): void {
     const reply = this.#reply
-    if (!reply.open) return
-    const chunk = this.#pending
-    this.#pending = ''
-    reply.res.cork(() => {
-      if (!this.#headSent) {
-        this.#headSent = true
-        reply.sseHead()
-      }
-      if (chunk && !reply.res.write(chunk)) this.#blocked = true
-      if (this.#ending && !this.#blocked) reply.res.end()
-    })
-    if (this.#ending && !this.#blocked) reply.markFinished()
+    do {
+      if (!reply.open) return
+      const piece = this.#nextPiece()
+      reply.res.cork(() => {
+        if (!this.#headSent) {
+          this.#headSent = true
+          reply.sseHead()
+        }
+        if (piece !== null && !reply.res.write(piece)) this.#blocked = true
+        if (this.#ending && !this.#blocked && !this.#hasPending()) reply.res.end()
+      })
+    } while (!this.#blocked && this.#hasPending())
+    if (this.#ending && !this.#blocked && !this.#hasPending()) reply.markFinished()
   }
 }
 

@@ -10,11 +10,13 @@ import type { ServerState } from './state.js'
 
 export type Handler = (state: ServerState, reply: Reply, body: unknown, params: string[]) => void | Promise<void>
 
+/** 'api': the API key when one is set; 'metrics': the metrics key, else the API key; 'none': open */
+export type Auth = 'api' | 'metrics' | 'none'
+
 export interface Route {
   method: 'get' | 'post' | 'del'
   path: string
-  /** needs the API key when one is configured */
-  auth: boolean
+  auth: Auth
   /** reads and parses a JSON body first */
   body: boolean
   /** submits generations: announced to the scheduler as soon as the request arrives */
@@ -22,13 +24,13 @@ export interface Route {
   handler: Handler
 }
 
-const get = (path: string, handler: Handler, auth = true): Route => ({ method: 'get', path, auth, body: false, generates: false, handler })
-const post = (path: string, handler: Handler, generates = true): Route => ({ method: 'post', path, auth: true, body: true, generates, handler })
-const del = (path: string, handler: Handler): Route => ({ method: 'del', path, auth: true, body: false, generates: false, handler })
+const get = (path: string, handler: Handler, auth: Auth = 'api'): Route => ({ method: 'get', path, auth, body: false, generates: false, handler })
+const post = (path: string, handler: Handler, generates = true): Route => ({ method: 'post', path, auth: 'api', body: true, generates, handler })
+const del = (path: string, handler: Handler): Route => ({ method: 'del', path, auth: 'api', body: false, generates: false, handler })
 
 export const routes: Route[] = [
-  get('/health', health, false),
-  get('/metrics', metrics, false),
+  get('/health', health, 'none'),
+  get('/metrics', metrics, 'metrics'),
   get('/v1/models', listModels),
   get('/v1/models/:id', (s, r, _, [id]) => getModel(s, r, id!)),
   post('/v1/chat/completions', chatCompletions),

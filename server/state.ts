@@ -14,10 +14,16 @@ export interface ServerConfig {
   modelOptions: ModelOptions
   /** every /v1 route needs `Authorization: Bearer <apiKey>` when set */
   apiKey: string | null
-  /** allowed CORS origins; ['*'] for any; empty = no CORS headers */
+  /** allowed CORS origins; ['*'] for any; empty = no CORS headers, and browser requests from other origins are refused */
   cors: string[]
+  /** Host names served besides the machine's own (see HostGuard); ['*'] turns the Host check off */
+  allowedHosts: string[]
+  /** /metrics needs `Authorization: Bearer <metricsKey>` when set; else the API key when that is set */
+  metricsKey: string | null
   /** largest request body in bytes */
   bodyLimit: number
+  /** time allowed from a request's first byte to the end of its body (408 after) */
+  bodyTimeoutMs: number
   /** stored responses for previous_response_id */
   responseStoreSize: number
   responseTtlMs: number
@@ -33,7 +39,10 @@ export const defaultConfig: Omit<ServerConfig, 'modelPath'> = {
   modelOptions: {},
   apiKey: null,
   cors: [],
+  allowedHosts: [],
+  metricsKey: null,
   bodyLimit: 16 * 1024 * 1024,
+  bodyTimeoutMs: 30_000,
   responseStoreSize: 1000,
   responseTtlMs: 60 * 60 * 1000,
   responsesDb: null,
