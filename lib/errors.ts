@@ -23,6 +23,7 @@ export const errorCodes = {
   invalid_grammar: { status: 400, type: 'invalid_request_error', description: 'a grammar does not parse' },
   invalid_input: { status: 400, type: 'invalid_request_error', description: 'an input cannot be processed as given' },
   unsupported_parameter: { status: 400, type: 'invalid_request_error', description: 'a parameter this model or server does not support' },
+  unsupported_schema: { status: 400, type: 'invalid_request_error', description: 'a valid JSON schema that cannot become a grammar as asked: past a size limit, or (strict) a keyword the grammar would not enforce' },
   // authentication (401)
   invalid_api_key: { status: 401, type: 'authentication_error', description: 'missing or wrong bearer token' },
   // not found (404)

@@ -1,0 +1,598 @@
+// Checks a JSON schema before llama.cpp's json_schema_to_grammar turns it into a GBNF grammar. That converter
+// (common/json-schema.cpp, common/json-schema-to-grammar.cpp in deps/llama.cpp) reads a subset of JSON Schema,
+// silently ignores the rest, recurses once per nesting level, loops forever or builds giant grammars on some
+// inputs. So every schema passes through checkSchema first:
+// - always: the limits below (each measured against the converter and llama.cpp's grammar parser and sampler),
+//   and everything the converter would fail on, crash on, hang on, or turn into a grammar that contradicts the
+//   schema (not merely one that is looser);
+// - strict (response_format json_schema, tools marked strict): also every keyword the grammar would not enforce,
+//   so that output that follows the grammar is valid against the schema. Non-strict schemas (ordinary tool
+//   parameters, where clients add keywords the converter ignores) keep those keywords, unenforced.
+// What the converter reads, per subschema, in this order: `$ref` (alone: only "#/..." pointers into the same
+// document), `oneOf`/`anyOf` (alone: the alternatives, oneOf not exclusive), `type` arrays (one copy per type),
+// `const`, `enum`, then by type: object (properties, required, additionalProperties), allOf (object members'
+// properties merged, all required; or enum members intersected), array (items or prefixItems, minItems,
+// maxItems; an items array is an exact-length tuple), string (pattern, else format date/time/date-time/
+// uuid/uuid1-5, else minLength/maxLength), integer (minimum/maximum or exclusiveMinimum/exclusiveMaximum),
+// number, boolean, null. Without a type, properties/additionalProperties, allOf, items/prefixItems and string
+// keywords pick the kind in that order. Annotations (title, description, default, ...) never matter.
+import { HearthError, type ErrorCode } from './errors.js'
+import { copyJsonWithinLimits, jsonPath, type JsonLoc, type JsonObject, type JsonValue } from './json-limits.js'
+import { converterCost, epsilonNext, findCycle, recursionNext, type SchemaKind, type SchemaNode } from './json-schema-graph.js'
+import { analyzePattern } from './json-schema-pattern.js'
+
+/** Serialized size. The converter and the grammar are linear in it; 256 KiB is ~64k tokens of schema text. */
+export const MAX_SCHEMA_BYTES = 256 * 1024
+/**
+ * JSON nesting of the schema value. nlohmann's dump and the converter recurse per level (a const nested 9,300
+ * deep overflowed a 1 MiB stack); 256 leaves room for the 128 subschema levels below (two JSON levels each).
+ */
+export const MAX_SCHEMA_JSON_DEPTH = 256
+/**
+ * Subschema nesting, counted through $ref. The converter used 1.2-1.9 KiB of C++ stack per level (a 1 MiB
+ * stack overflowed at 690 nested objects, 523 nested allOf, 422 chained $ref targets); 128 stays under 256 KiB.
+ */
+export const MAX_SCHEMA_DEPTH = 128
+/** Subschemas the converter visits (OpenAI allows 5,000 properties). It spends ~37 µs on each (5,000: ~0.2 s). */
+export const MAX_SCHEMA_NODES = 5000
+/** Distinct $ref strings: each is resolved, built and named once; generated schemas have tens. */
+export const MAX_REFS = 500
+/** A $ref's length: the converter runs std::regex over it, which recursed per character (3,250 overflowed 1 MiB). */
+export const MAX_REF_LENGTH = 1024
+/** A property name's UTF-8 bytes: rule names and additionalProperties' key trie recurse per character. */
+export const MAX_NAME_BYTES = 256
+/**
+ * Optional properties of one object (additionalProperties counts as one). The converter writes every suffix of
+ * the optional list as rules, cubic in their number: 64 took 3 ms, 128 38 ms, 256 196 ms, 800 4.9 s.
+ */
+export const MAX_OPTIONAL_PROPERTIES = 64
+/** Values of one enum (OpenAI's cap too). Each is an alternative the sampler tracks: 5,000 took 100 ms to build. */
+export const MAX_ENUM_VALUES = 1000
+/** Serialized bytes of one enum's values or one const: each byte is a character element of the grammar. */
+export const MAX_ENUM_BYTES = 64 * 1024
+/** A pattern's length; real patterns (emails, dates, ids) are well under it. */
+export const MAX_PATTERN_LENGTH = 1024
+/**
+ * One repetition count (minLength, maxLength, a pattern's {m,n}): llama.cpp's grammar parser (MAX_REPETITION_
+ * THRESHOLD) refuses a minimum above 2000 and silently drops a maximum above 2000, leaving it unbounded.
+ */
+export const MAX_REPETITION = 2000
+/**
+ * minItems/maxItems: the item rule is repeated as ("," space item){n-1}, and the parser refuses a group that
+ * creates up to 3 rules times a count above 2000 (a plain maxItems of 2000 already failed), so (n-1)·3 ≤ 2000.
+ */
+export const MAX_ARRAY_ITEMS_BOUND = 666
+/**
+ * The product of counts of quantifiers nested inside a counted repetition ((a{0,20}){0,20} is 400): the sampler
+ * tracks every split of the text among them. Measured per token: (a{0,8}){0,8} 5x a plain pattern,
+ * (a{0,20}){0,20} 450x; 16 keeps (x*){0,8}, (x{0,4}){0,4} and ([0-9]{1,3}\.){3} (IPv4: 9).
+ */
+export const MAX_PATTERN_NESTED_REPETITION = 16
+/**
+ * All repetitions in the grammar together: the parser makes one rule per repetition; 2,000 took 9-13 ms and
+ * 0.45 MB to build for every sequence that samples with it, so 10,000 bounds that at ~60 ms and ~2.5 MB.
+ */
+export const MAX_GRAMMAR_REPETITIONS = 10_000
+/**
+ * Bytes of rule names: a nested rule's name is its parent's plus its own (a 256-byte name at depth 64 makes
+ * 16 KiB names), so a small deep schema could produce hundreds of megabytes of grammar.
+ */
+export const MAX_RULE_NAME_BYTES = 1024 * 1024
+
+export interface SchemaCheckOptions {
+  /** where the schema sits in the request, e.g. `response_format.json_schema.schema`; errors extend it */
+  param: string
+  /** refuse every keyword the grammar would not enforce (response_format json_schema, strict tools) */
+  strict: boolean
+}
+
+type JsonType = 'null' | 'boolean' | 'integer' | 'number' | 'string' | 'array' | 'object'
+const TYPES: readonly JsonType[] = ['null', 'boolean', 'integer', 'number', 'string', 'array', 'object']
+const ALL = new Set<JsonType>(TYPES)
+
+/** Never change what is valid; accepted and ignored everywhere. */
+const ANNOTATIONS = new Set([
+  'title', 'description', 'default', 'examples', 'example', '$schema', '$id', '$anchor', '$comment', 'deprecated',
+  'readOnly', 'writeOnly', 'contentEncoding', 'contentMediaType', 'discriminator', '$defs', 'definitions',
+])
+/** The keywords the converter reads, with the instance types each constrains (others pass it untouched). */
+const CONSTRAINS: ReadonlyMap<string, ReadonlySet<JsonType>> = new Map([
+  ...['$ref', 'anyOf', 'oneOf', 'allOf', 'type', 'enum', 'const'].map((k) => [k, ALL] as const),
+  ...['properties', 'required', 'additionalProperties'].map((k) => [k, new Set<JsonType>(['object'])] as const),
+  ...['items', 'prefixItems', 'minItems', 'maxItems'].map((k) => [k, new Set<JsonType>(['array'])] as const),
+  ...['pattern', 'format', 'minLength', 'maxLength'].map((k) => [k, new Set<JsonType>(['string'])] as const),
+  ...['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].map((k) => [k, new Set<JsonType>(['integer', 'number'])] as const),
+])
+const FORMATS = new Set(['date', 'time', 'date-time', 'uuid', 'uuid1', 'uuid2', 'uuid3', 'uuid4', 'uuid5'])
+
+const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
+const has = (o: JsonObject, k: string): boolean => Object.hasOwn(o, k)
+const child = (parent: JsonLoc | null, seg: string | number): JsonLoc => ({ parent, seg })
+
+function jsonType(v: JsonValue): JsonType {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'array'
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number'
+  return typeof v as JsonType
+}
+
+/** Does a value of type `t` satisfy a declared type (an integer is a number)? */
+const fits = (t: JsonType, declared: ReadonlySet<string>): boolean => declared.has(t) || (t === 'integer' && declared.has('number'))
+
+/** What a kind reads, and the types its grammar can produce (null: any other keyword next to it is ignored). */
+interface Reading {
+  reads: Set<string>
+  produces: ReadonlySet<JsonType> | null
+  /** why an unread keyword is ignored here, when there is a reason more useful than the kind */
+  why?: (keyword: string) => string | undefined
+}
+
+/**
+ * Checks `schema` as described at the top of this file. Throws a HearthError (400): `invalid_parameter` when
+ * the schema is malformed or contradicts itself, `unsupported_schema` when it is valid JSON Schema that hearth
+ * cannot turn into a grammar as asked (a limit, an unsupported keyword in strict mode, a shape the converter
+ * mishandles). The message and `param` name the place: `opts.param` plus the path inside the schema.
+ */
+export function checkSchema(schema: unknown, opts: SchemaCheckOptions): void {
+  const root = copyJsonWithinLimits(schema, opts.param, { maxDepth: MAX_SCHEMA_JSON_DEPTH, maxBytes: MAX_SCHEMA_BYTES }, 'unsupported_schema')
+  new SchemaChecker(root as JsonObject, opts).run(root)
+}
+
+class SchemaChecker {
+  readonly #doc: JsonObject
+  readonly #opts: SchemaCheckOptions
+  readonly #nodes: SchemaNode[] = []
+  readonly #byValue = new Map<JsonObject, SchemaNode>()
+  readonly #pending: SchemaNode[] = []
+  readonly #allOfs: SchemaNode[] = []
+  /** distinct $ref strings and their targets, in first-use order */
+  readonly #refs = new Map<string, SchemaNode>()
+  /** the converter's rule name for each $ref, to catch two refs it would confuse */
+  readonly #refNames = new Map<string, string>()
+
+  constructor(doc: JsonObject, opts: SchemaCheckOptions) {
+    this.#doc = doc
+    this.#opts = opts
+  }
+
+  run(root: JsonValue): void {
+    const rootNode = this.#schemaAt(root, null, 1)
+    while (this.#pending.length) this.#analyze(this.#pending.pop()!)
+    const loop = findCycle(this.#nodes, epsilonNext)
+    if (loop) {
+      this.#fail('unsupported_schema', loop.loc, null, 'refers back to itself without consuming any input (through $ref and anyOf/oneOf alternatives): llama.cpp cannot use such a grammar (left recursion); recursion has to pass through a property or an array item')
+    }
+    for (const n of this.#allOfs) this.#gatherAllOf(n)
+    const again = findCycle(this.#nodes, (n) => recursionNext(n).map((e) => e.node))
+    if (again) {
+      this.#fail('unsupported_schema', again.loc, null, 'is reached again from inside itself through allOf: llama.cpp\'s converter expands allOf members inline and would recurse forever')
+    }
+    const cost = converterCost(this.#nodes, rootNode, this.#refs)
+    const over = (what: string, value: number, limit: number) => {
+      if (value > limit) this.#fail('unsupported_schema', null, null, `expands to ${value} ${what} in llama.cpp's grammar converter, more than the ${limit} allowed`)
+    }
+    over('subschema visits', cost.subschemas, MAX_SCHEMA_NODES)
+    over('grammar repetitions (minLength, maxLength, minItems, maxItems, pattern counts)', cost.repetitions, MAX_GRAMMAR_REPETITIONS)
+    over('bytes of grammar rule names', cost.nameBytes, MAX_RULE_NAME_BYTES)
+    over('levels of nesting counted through $ref', cost.depth, MAX_SCHEMA_DEPTH)
+  }
+
+  #fail(code: ErrorCode, loc: JsonLoc | null, keyword: string | null, text: string): never {
+    const at = jsonPath(this.#opts.param, keyword === null ? loc : child(loc, keyword))
+    throw new HearthError(code, `${at} ${text}`, at)
+  }
+
+  /** The node for a subschema the converter builds at `loc` (it must be a schema object). */
+  #schemaAt(value: JsonValue, loc: JsonLoc | null, depth: number): SchemaNode {
+    if (!isObject(value)) {
+      if (typeof value === 'boolean') this.#fail('unsupported_schema', loc, null, `is the boolean schema ${value}, which llama.cpp's converter does not accept; use {} for true`)
+      this.#fail('invalid_parameter', loc, null, 'must be a schema object')
+    }
+    const known = this.#byValue.get(value)
+    if (known) return known
+    const node = this.#newNode(value, loc, null, depth)
+    this.#byValue.set(value, node)
+    return node
+  }
+
+  #newNode(value: JsonObject, loc: JsonLoc | null, variant: string | null, depth: number): SchemaNode {
+    if (this.#nodes.length >= MAX_SCHEMA_NODES) this.#fail('unsupported_schema', loc, null, `is past the ${MAX_SCHEMA_NODES}-subschema limit`)
+    if (depth > MAX_SCHEMA_DEPTH) this.#fail('unsupported_schema', loc, null, `is nested deeper than ${MAX_SCHEMA_DEPTH} subschemas`)
+    const node: SchemaNode = { id: this.#nodes.length, value, loc, variant, depth, kind: 'any', children: [], props: [], ref: null, gathered: [], repetitions: 0 }
+    this.#nodes.push(node)
+    this.#pending.push(node)
+    return node
+  }
+
+  #edge(node: SchemaNode, value: JsonValue, keyPath: Array<string | number>, seg: string): SchemaNode {
+    let loc = node.loc
+    for (const k of keyPath) loc = child(loc, k)
+    const c = this.#schemaAt(value, loc, node.depth + 1)
+    node.children.push({ node: c, seg })
+    return c
+  }
+
+  #analyze(node: SchemaNode): void {
+    const v = node.value
+    if (node.variant === null) {
+      if (this.#opts.strict) {
+        for (const k of Object.keys(v)) {
+          if (!ANNOTATIONS.has(k) && !CONSTRAINS.has(k)) this.#fail('unsupported_schema', node.loc, k, unsupportedWhy(k))
+        }
+      }
+      this.#checkScalars(node)
+    }
+    const reading = this.#read(node)
+    if (!reading || !this.#opts.strict) return
+    for (const k of Object.keys(v)) {
+      const constrains = CONSTRAINS.get(k)
+      if (!constrains || reading.reads.has(k)) continue
+      if (reading.produces && ![...constrains].some((t) => reading.produces!.has(t))) continue // vacuous here
+      const why = reading.why?.(k) ??
+        (k === 'format' && !FORMATS.has(v.format as string) ? unknownFormat(v.format) : `is ignored by llama.cpp's converter when it reads this schema as ${kindWords(node.kind)}`)
+      this.#fail('unsupported_schema', node.loc, k, `${why}, so the grammar would not enforce it (a strict schema may not rely on it)`)
+    }
+  }
+
+  /** Keywords with scalar values are refused when malformed, wherever they appear. */
+  #checkScalars(node: SchemaNode): void {
+    const v = node.value
+    for (const k of ['minLength', 'maxLength', 'minItems', 'maxItems']) {
+      if (has(v, k) && !(Number.isInteger(v[k]) && (v[k] as number) >= 0)) this.#fail('invalid_parameter', node.loc, k, 'must be a non-negative integer')
+    }
+    for (const k of ['pattern', 'format']) if (has(v, k) && typeof v[k] !== 'string') this.#fail('invalid_parameter', node.loc, k, 'must be a string')
+    for (const k of ['minimum', 'maximum']) if (has(v, k) && typeof v[k] !== 'number') this.#fail('invalid_parameter', node.loc, k, 'must be a number')
+    for (const k of ['exclusiveMinimum', 'exclusiveMaximum']) {
+      if (has(v, k) && typeof v[k] !== 'number' && typeof v[k] !== 'boolean') this.#fail('invalid_parameter', node.loc, k, 'must be a number')
+    }
+    if (has(v, 'required') && !(Array.isArray(v.required) && v.required.every((r) => typeof r === 'string'))) {
+      this.#fail('invalid_parameter', node.loc, 'required', 'must be an array of property names')
+    }
+  }
+
+  /** Mirrors build_node: decides the kind, checks what that kind reads, adds the children it builds. */
+  #read(node: SchemaNode): Reading | null {
+    const v = node.value
+    if (node.variant === null) {
+      if (has(v, '$ref')) return this.#readRef(node)
+      if (has(v, 'oneOf') || has(v, 'anyOf')) return this.#readAlternatives(node)
+    }
+    const type = node.variant ?? v.type
+    if (Array.isArray(type)) return this.#readTypeUnion(node, type)
+    if (has(v, 'const')) return this.#readValues(node, 'const', [v.const!])
+    if (has(v, 'enum')) return this.#readValues(node, 'enum', v.enum!)
+    if (type !== undefined && typeof type !== 'string') this.#fail('invalid_parameter', node.loc, 'type', 'must be a type name or an array of them')
+    const objectish = has(v, 'properties') || (has(v, 'additionalProperties') && v.additionalProperties !== true)
+    const withType = (r: Reading): Reading => {
+      r.reads.add('type')
+      return r
+    }
+    switch (type) {
+      case undefined:
+        if (objectish) return this.#readObject(node)
+        if (has(v, 'allOf')) return this.#readAllOf(node)
+        if (has(v, 'items') || has(v, 'prefixItems')) return this.#readArray(node)
+        if (['pattern', 'minLength', 'maxLength'].some((k) => has(v, k)) || FORMATS.has(v.format as string)) return this.#readString(node)
+        return { reads: new Set(), produces: ALL }
+      case 'object':
+        return withType(!objectish && has(v, 'allOf') ? this.#readAllOf(node) : this.#readObject(node))
+      case 'string':
+        if (has(v, 'allOf')) this.#fail('unsupported_schema', node.loc, 'allOf', 'on a string schema is turned into an object grammar by llama.cpp\'s converter; put the string keywords in the schema itself')
+        return withType(this.#readString(node))
+      case 'array':
+        return withType(this.#readArray(node))
+      case 'integer':
+        return withType(this.#readInteger(node))
+      case 'number':
+      case 'boolean':
+      case 'null':
+        node.kind = type
+        return { reads: new Set(['type']), produces: type === 'number' ? new Set<JsonType>(['number', 'integer']) : new Set([type]) }
+      default:
+        this.#fail('invalid_parameter', node.loc, 'type', `${JSON.stringify(type)} is not a JSON Schema type (${TYPES.join(', ')})`)
+    }
+  }
+
+  #readRef(node: SchemaNode): Reading {
+    node.kind = 'ref'
+    const text = node.value.$ref
+    if (typeof text !== 'string') this.#fail('invalid_parameter', node.loc, '$ref', 'must be a string')
+    if (text.length > MAX_REF_LENGTH) this.#fail('unsupported_schema', node.loc, '$ref', `is longer than ${MAX_REF_LENGTH} characters`)
+    if (text === '#') {
+      this.#fail('unsupported_schema', node.loc, '$ref', '"#" (the whole schema) is not supported by llama.cpp\'s converter: move the recursive part into $defs and refer to it as "#/$defs/Name"')
+    }
+    if (!text.startsWith('#/')) this.#fail('unsupported_schema', node.loc, '$ref', `${JSON.stringify(text)} is not supported: only pointers into the same schema ("#/...") are`)
+    let target = this.#refs.get(text)
+    if (!target) {
+      if (this.#refs.size >= MAX_REFS) this.#fail('unsupported_schema', node.loc, '$ref', `is one more distinct $ref than the ${MAX_REFS} allowed`)
+      // the converter names the target's rule after the pointer, and takes an existing rule of that name as it
+      const name = 'ref' + text.slice(1).replace(/[^a-zA-Z0-9-]+/g, '-')
+      const other = this.#refNames.get(name)
+      if (other !== undefined) {
+        this.#fail('unsupported_schema', node.loc, '$ref', `${JSON.stringify(text)} and ${JSON.stringify(other)} get the same grammar rule name in llama.cpp's converter, which would use one target for both; rename one of them`)
+      }
+      this.#refNames.set(name, text)
+      const { value, loc } = this.#resolve(text, node)
+      target = this.#schemaAt(value, loc, 1)
+      this.#refs.set(text, target)
+    }
+    node.ref = { text, target }
+    return { reads: new Set(['$ref']), produces: null, why: () => 'next to $ref is ignored: llama.cpp\'s converter reads only the $ref (move it into the referenced schema)' }
+  }
+
+  /** Follows a "#/..." pointer as the converter does: keys as written (no ~0 ~1 or %-decoding), array indices. */
+  #resolve(text: string, node: SchemaNode): { value: JsonValue; loc: JsonLoc | null } {
+    let value: JsonValue = this.#doc
+    let loc: JsonLoc | null = null
+    for (const sel of text.slice(2).split('/')) {
+      if (isObject(value) && has(value, sel)) {
+        value = value[sel]!
+        loc = child(loc, sel)
+      } else if (Array.isArray(value)) {
+        if (!/^(0|[1-9][0-9]*)$/.test(sel)) this.#fail('unsupported_schema', node.loc, '$ref', `${JSON.stringify(text)}: the array index ${JSON.stringify(sel)} must be a plain decimal number`)
+        const i = Number(sel)
+        if (i >= value.length) this.#fail('invalid_parameter', node.loc, '$ref', `${JSON.stringify(text)} cannot be resolved: index ${i} is out of range`)
+        value = value[i]!
+        loc = child(loc, i)
+      } else {
+        this.#fail('invalid_parameter', node.loc, '$ref', `${JSON.stringify(text)} cannot be resolved: ${JSON.stringify(sel)} is not there (JSON-pointer escapes like ~1 are not decoded)`)
+      }
+    }
+    return { value, loc }
+  }
+
+  #readAlternatives(node: SchemaNode): Reading {
+    node.kind = 'alternatives'
+    const key = has(node.value, 'oneOf') ? 'oneOf' : 'anyOf'
+    const alts = node.value[key]
+    if (!Array.isArray(alts) || alts.length === 0) this.#fail('invalid_parameter', node.loc, key, 'must be a non-empty array of schemas')
+    alts.forEach((alt, i) => this.#edge(node, alt, [key, i], String(i)))
+    return { reads: new Set([key]), produces: null, why: (k) => `next to ${key} is ignored: llama.cpp's converter reads only the alternatives${k === 'anyOf' || k === 'oneOf' ? '' : ' (move it into each of them)'}` }
+  }
+
+  #readTypeUnion(node: SchemaNode, types: JsonValue[]): null {
+    node.kind = 'type-union'
+    if (types.length === 0) this.#fail('invalid_parameter', node.loc, 'type', 'must not be an empty array')
+    const seen = new Set<string>()
+    types.forEach((t, i) => {
+      if (typeof t !== 'string' || !ALL.has(t as JsonType)) this.#fail('invalid_parameter', child(node.loc, 'type'), String(i), `must be one of ${TYPES.join(', ')}`)
+      if (seen.has(t)) this.#fail('invalid_parameter', node.loc, 'type', `lists ${JSON.stringify(t)} twice`)
+      seen.add(t)
+      const variant = this.#newNode(node.value, node.loc, t, node.depth + 1)
+      node.children.push({ node: variant, seg: String(i) })
+    })
+    return null // each copy is checked for what it reads
+  }
+
+  #readValues(node: SchemaNode, key: 'const' | 'enum', values: JsonValue): Reading {
+    node.kind = key
+    if (key === 'enum') {
+      if (!Array.isArray(values) || values.length === 0) this.#fail('invalid_parameter', node.loc, 'enum', 'must be a non-empty array')
+      if (values.length > MAX_ENUM_VALUES) this.#fail('unsupported_schema', node.loc, 'enum', `has ${values.length} values, more than the ${MAX_ENUM_VALUES} allowed`)
+    }
+    const list = values as JsonValue[]
+    const bytes = list.reduce<number>((sum, x) => sum + Buffer.byteLength(JSON.stringify(x)), 0)
+    if (bytes > MAX_ENUM_BYTES) this.#fail('unsupported_schema', node.loc, key, `is ${bytes} bytes as JSON, more than the ${MAX_ENUM_BYTES} allowed`)
+    const reads = new Set<string>([key])
+    const type = node.value.type
+    // the grammar allows exactly the values; a type next to them is enforced only if every value has it
+    if (type !== undefined) {
+      const declared = new Set(Array.isArray(type) ? type.filter((t): t is string => typeof t === 'string') : typeof type === 'string' ? [type] : [])
+      const stray = list.findIndex((x) => !fits(jsonType(x), declared))
+      if (stray < 0) reads.add('type')
+      else if (this.#opts.strict) {
+        const at = key === 'enum' ? child(child(node.loc, 'enum'), stray) : child(node.loc, 'const')
+        this.#fail('unsupported_schema', at, null, `is not of the declared type ${JSON.stringify(type)}, yet llama.cpp's grammar would produce it`)
+      }
+    }
+    const why = key === 'enum' ? (k: string) => (k === 'const' ? undefined : 'next to enum is not enforced: the grammar allows exactly the listed values') : () => 'next to const is not enforced: the grammar allows exactly the constant'
+    return { reads, produces: new Set(list.map(jsonType)), why }
+  }
+
+  #readObject(node: SchemaNode): Reading {
+    node.kind = 'object'
+    const v = node.value
+    const required = new Set((v.required as string[] | undefined) ?? [])
+    if (has(v, 'properties')) {
+      if (!isObject(v.properties)) this.#fail('invalid_parameter', node.loc, 'properties', 'must be an object of schemas')
+      for (const [name, schema] of Object.entries(v.properties)) {
+        if (Buffer.byteLength(name) > MAX_NAME_BYTES) this.#fail('unsupported_schema', child(node.loc, 'properties'), name, `is a property name longer than ${MAX_NAME_BYTES} bytes`)
+        const p = this.#edge(node, schema, ['properties', name], name)
+        node.props.push({ name, node: p, required: required.has(name) })
+      }
+    }
+    let additional = !has(v, 'properties')
+    if (has(v, 'additionalProperties')) {
+      const a = v.additionalProperties!
+      if (isObject(a)) this.#edge(node, a, ['additionalProperties'], 'additional-value')
+      else if (typeof a !== 'boolean') this.#fail('invalid_parameter', node.loc, 'additionalProperties', 'must be a boolean or a schema object')
+      additional = a !== false
+    }
+    const optional = node.props.filter((p) => !p.required).length + (additional ? 1 : 0)
+    if (optional > MAX_OPTIONAL_PROPERTIES) {
+      this.#fail('unsupported_schema', node.loc, 'properties', `has ${optional} optional properties (additionalProperties counts as one), more than the ${MAX_OPTIONAL_PROPERTIES} allowed: llama.cpp's grammar for optional properties grows with the cube of their number`)
+    }
+    if (this.#opts.strict) {
+      const missing = [...required].find((r) => !node.props.some((p) => p.name === r))
+      if (missing !== undefined) this.#fail('unsupported_schema', node.loc, 'required', `names ${JSON.stringify(missing)}, which properties does not define: llama.cpp's grammar would not require it`)
+    }
+    return {
+      reads: new Set(['properties', 'required', 'additionalProperties']),
+      produces: new Set(['object']),
+      why: (k) => (k === 'allOf' ? 'next to properties or additionalProperties is ignored by llama.cpp\'s converter (merge the members into this schema)' : undefined),
+    }
+  }
+
+  #readAllOf(node: SchemaNode): Reading {
+    node.kind = 'all-of'
+    const members = node.value.allOf
+    if (!Array.isArray(members) || members.length === 0) this.#fail('invalid_parameter', node.loc, 'allOf', 'must be a non-empty array of schemas')
+    members.forEach((m, i) => this.#edge(node, m, ['allOf', i], ''))
+    this.#allOfs.push(node)
+    return { reads: new Set(['allOf']), produces: null, why: () => 'next to allOf is ignored by llama.cpp\'s converter (move it into a member)' }
+  }
+
+  /** allOf after the walk: what the converter merges (every member resolved through $ref). */
+  #gatherAllOf(node: SchemaNode): void {
+    const follow = (n: SchemaNode): SchemaNode => {
+      while (n.kind === 'ref') n = n.ref!.target // ends: no $ref-only cycle is left
+      return n
+    }
+    const members: Array<{ at: SchemaNode; m: SchemaNode; direct: boolean }> = []
+    for (const { node: c } of node.children) {
+      const m = follow(c)
+      if (m.kind !== 'alternatives') {
+        members.push({ at: c, m, direct: true })
+        continue
+      }
+      if (this.#opts.strict) this.#fail('unsupported_schema', c.loc, null, 'is an anyOf/oneOf inside allOf, which llama.cpp\'s converter merges into optional properties without enforcing it')
+      for (const alt of m.children) members.push({ at: alt.node, m: follow(alt.node), direct: false })
+    }
+    if (members.every((x) => x.direct && x.m.kind === 'enum')) {
+      // the converter keeps the values found in every member; none left would give an empty object instead
+      const counts = new Map<string, number>()
+      for (const { m } of members) for (const x of m.value.enum as JsonValue[]) counts.set(JSON.stringify(x), (counts.get(JSON.stringify(x)) ?? 0) + 1)
+      if (![...counts.values()].some((c) => c === node.children.length)) this.#fail('invalid_parameter', node.loc, 'allOf', 'has no value that every member\'s enum allows')
+      return
+    }
+    const seen = new Set<string>()
+    let optional = 0
+    for (const { at, m, direct } of members) {
+      if (m.kind === 'any' || (!direct && m.kind !== 'object')) continue // constrains nothing / dropped (not strict)
+      if (m.kind !== 'object') {
+        this.#fail('unsupported_schema', at.loc, null, `is ${kindWords(m.kind)} inside allOf: llama.cpp's converter only merges object members (or intersects enums) and would build a wrong grammar`)
+      }
+      for (const p of m.props) {
+        if (seen.has(p.name)) this.#fail('unsupported_schema', node.loc, 'allOf', `defines the property ${JSON.stringify(p.name)} in two members, which llama.cpp's converter would write twice`)
+        seen.add(p.name)
+        if (!direct) optional++
+        node.gathered.push({ node: p.node, seg: p.name })
+      }
+    }
+    if (optional > MAX_OPTIONAL_PROPERTIES) this.#fail('unsupported_schema', node.loc, 'allOf', `merges ${optional} optional properties, more than the ${MAX_OPTIONAL_PROPERTIES} allowed`)
+  }
+
+  #readArray(node: SchemaNode): Reading {
+    const v = node.value
+    const key = has(v, 'items') ? 'items' : has(v, 'prefixItems') ? 'prefixItems' : null
+    const reads = new Set(['items', 'minItems', 'maxItems'])
+    const why = (k: string) => (k === 'prefixItems' ? 'next to items is ignored (llama.cpp\'s converter uses items)' : undefined)
+    const items = key === null ? undefined : v[key]
+    if (key) reads.add(key)
+    if (Array.isArray(items)) {
+      node.kind = 'tuple'
+      items.forEach((s, i) => this.#edge(node, s, [key!, i], `tuple-${i}`))
+      if (this.#opts.strict) {
+        const n = items.length
+        if ((has(v, 'minItems') && (v.minItems as number) > n) || (has(v, 'maxItems') && (v.maxItems as number) < n)) {
+          this.#fail('unsupported_schema', node.loc, has(v, 'minItems') && (v.minItems as number) > n ? 'minItems' : 'maxItems', `contradicts the ${n} items of ${key}: llama.cpp's grammar produces exactly ${n}`)
+        }
+      }
+      return { reads, produces: new Set(['array']), why }
+    }
+    node.kind = 'array'
+    if (typeof items === 'boolean') {
+      if (items === false && key === 'items' && has(v, 'prefixItems')) {
+        this.#fail('unsupported_schema', node.loc, 'items', 'false next to prefixItems is not accepted by llama.cpp\'s converter; drop it: a prefixItems array already allows exactly its items there')
+      }
+      this.#fail('unsupported_schema', node.loc, key!, `is the boolean schema ${items}, which llama.cpp's converter does not accept; use {} for true`)
+    }
+    if (items !== undefined) this.#edge(node, items, [key!], 'item')
+    const min = (v.minItems as number | undefined) ?? 0
+    const max = v.maxItems as number | undefined
+    for (const [k, n] of [['minItems', min], ['maxItems', max ?? 0]] as const) {
+      if (n > MAX_ARRAY_ITEMS_BOUND) this.#fail('unsupported_schema', node.loc, k, `is ${n}, more than the ${MAX_ARRAY_ITEMS_BOUND} llama.cpp's grammar parser can repeat an array item`)
+    }
+    if (max !== undefined && min > max) this.#fail('invalid_parameter', node.loc, 'minItems', `is greater than maxItems (${max})`)
+    node.repetitions = Math.max(min, max ?? 0)
+    return { reads, produces: new Set(['array']), why }
+  }
+
+  #readString(node: SchemaNode): Reading {
+    node.kind = 'string'
+    const v = node.value
+    const reads = new Set<string>()
+    let why: (k: string) => string | undefined
+    if (has(v, 'pattern')) {
+      reads.add('pattern')
+      this.#checkPattern(node, v.pattern as string)
+      why = (k) => (k === 'format' && !FORMATS.has(v.format as string) ? unknownFormat(v.format) : 'next to pattern is ignored (llama.cpp\'s converter uses the pattern)')
+    } else if (FORMATS.has(v.format as string)) {
+      reads.add('format')
+      why = () => 'next to format is ignored (llama.cpp\'s converter uses the format)'
+    } else {
+      reads.add('minLength').add('maxLength')
+      const min = (v.minLength as number | undefined) ?? 0
+      const max = v.maxLength as number | undefined
+      for (const [k, n] of [['minLength', min], ['maxLength', max ?? 0]] as const) {
+        if (n > MAX_REPETITION) this.#fail('unsupported_schema', node.loc, k, `is ${n}, more than the ${MAX_REPETITION} llama.cpp's grammar parser can repeat a character`)
+      }
+      if (max !== undefined && min > max) this.#fail('invalid_parameter', node.loc, 'minLength', `is greater than maxLength (${max})`)
+      node.repetitions = Math.max(min, max ?? 0)
+      why = (k) => (k === 'format' ? unknownFormat(v.format) : undefined)
+    }
+    return { reads, produces: new Set(['string']), why }
+  }
+
+  #checkPattern(node: SchemaNode, pattern: string): void {
+    if (pattern.length > MAX_PATTERN_LENGTH) this.#fail('unsupported_schema', node.loc, 'pattern', `is longer than ${MAX_PATTERN_LENGTH} characters`)
+    const verdict = analyzePattern(pattern)
+    if (verdict.status === 'invalid') this.#fail('invalid_parameter', node.loc, 'pattern', `is not a valid pattern: ${verdict.reason}`)
+    if (verdict.status === 'unsupported') {
+      if (this.#opts.strict) this.#fail('unsupported_schema', node.loc, 'pattern', `uses what llama.cpp's converter cannot turn into grammar (${verdict.reason}; it accepts only anchored ^...$ patterns of literals, ., [...] classes, groups, | and quantifiers, without \\d \\w \\s), and it would accept any string instead`)
+      return // the converter accepts any string
+    }
+    const big = verdict.counts.find((c) => c > MAX_REPETITION)
+    if (big !== undefined) this.#fail('unsupported_schema', node.loc, 'pattern', `repeats something ${big} times, more than the ${MAX_REPETITION} llama.cpp's grammar parser allows`)
+    if (verdict.reversed) this.#fail('invalid_parameter', node.loc, 'pattern', `has ${verdict.reversed}, whose minimum is above its maximum`)
+    if (verdict.nestedWeight > MAX_PATTERN_NESTED_REPETITION) {
+      this.#fail('unsupported_schema', node.loc, 'pattern', `nests repetitions (at ${verdict.nestedAt}, a product of ${verdict.nestedWeight}) beyond the ${MAX_PATTERN_NESTED_REPETITION} llama.cpp's sampler can track at a reasonable cost per token`)
+    }
+    node.repetitions = verdict.counts.reduce((a, b) => a + b, 0)
+  }
+
+  #readInteger(node: SchemaNode): Reading {
+    node.kind = 'integer'
+    const v = node.value
+    const reads = new Set<string>()
+    const bound = (inclusive: string, exclusive: string, low: boolean): number | null => {
+      if (has(v, inclusive)) {
+        reads.add(inclusive)
+        return low ? Math.ceil(v[inclusive] as number) : Math.floor(v[inclusive] as number)
+      }
+      if (!has(v, exclusive)) return null
+      reads.add(exclusive)
+      const x = v[exclusive]
+      if (typeof x === 'boolean') this.#fail('unsupported_schema', node.loc, exclusive, `as a boolean (draft 4) needs ${inclusive}, and llama.cpp's converter would ignore it even then; give the bound as a number`)
+      return low ? Math.floor(x as number) + 1 : Math.ceil(x as number) - 1
+    }
+    const lo = bound('minimum', 'exclusiveMinimum', true)
+    const hi = bound('maximum', 'exclusiveMaximum', false)
+    for (const [k, b] of [[has(v, 'minimum') ? 'minimum' : 'exclusiveMinimum', lo], [has(v, 'maximum') ? 'maximum' : 'exclusiveMaximum', hi]] as const) {
+      if (b !== null && Math.abs(b) > Number.MAX_SAFE_INTEGER) {
+        this.#fail('unsupported_schema', node.loc, k, `is beyond ±${Number.MAX_SAFE_INTEGER}, which llama.cpp's converter would get wrong (it converts through 64-bit integers)`)
+      }
+    }
+    if (lo !== null && hi !== null && lo > hi) this.#fail('invalid_parameter', node.loc, has(v, 'minimum') ? 'minimum' : 'exclusiveMinimum', `leaves no integer up to the maximum (${hi})`)
+    return { reads, produces: new Set(['integer']), why: (k) => (k.startsWith('exclusive') ? `is ignored when ${k === 'exclusiveMinimum' ? 'minimum' : 'maximum'} is also given` : undefined) }
+  }
+}
+
+function kindWords(kind: SchemaKind): string {
+  const words: Record<SchemaKind, string> = {
+    ref: 'a $ref', alternatives: 'an anyOf/oneOf', 'type-union': 'a type union', const: 'a const', enum: 'an enum', object: 'an object',
+    'all-of': 'an allOf', array: 'an array', tuple: 'a tuple', string: 'a string', integer: 'an integer', number: 'a number (only integer bounds are enforced)',
+    boolean: 'a boolean', null: 'null', any: 'any value (it has no type)',
+  }
+  return words[kind]
+}
+
+function unknownFormat(format: JsonValue | undefined): string {
+  return `${JSON.stringify(format)} is not a format llama.cpp's converter knows (${[...FORMATS].slice(0, 4).join(', ')}, uuid1-uuid5)`
+}
+
+function unsupportedWhy(keyword: string): string {
+  if (keyword === 'nullable') return 'is not JSON Schema (OpenAPI); write "type": [..., "null"] instead'
+  if (keyword === '$dynamicRef' || keyword === '$recursiveRef') return 'is not supported: only $ref pointers into the same schema ("#/...") are'
+  return 'is not supported: llama.cpp\'s grammar cannot enforce it, and a strict schema may not use what the grammar would ignore'
+}
