@@ -53,6 +53,15 @@ function describe(v: unknown): string {
   return `a ${typeof v}`
 }
 
+/** UTF-8 bytes of JSON.stringify(s), without building it when s is plain printable ASCII (most keys and words). */
+function jsonStringBytes(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return Buffer.byteLength(JSON.stringify(s))
+  }
+  return s.length + 2
+}
+
 interface Frame {
   value: unknown
   loc: JsonLoc | null
@@ -95,7 +104,7 @@ function walk(value: unknown, param: string, limits: JsonValueLimits, code: Erro
     } else if (typeof v === 'string') {
       // each UTF-16 unit is at least one byte, so a string this long is over before escaping it
       if (v.length > limits.maxBytes) throw tooBig()
-      bytes += Buffer.byteLength(JSON.stringify(v))
+      bytes += jsonStringBytes(v)
       out = v
     } else if (typeof v === 'object') {
       const depth = f.depth + 1
@@ -124,7 +133,7 @@ function walk(value: unknown, param: string, limits: JsonValueLimits, code: Erro
         const record = v as Record<string, unknown>
         const keys = Object.keys(record).filter((k) => record[k] !== undefined)
         bytes += 2 + Math.max(0, keys.length - 1)
-        for (const k of keys) bytes += Buffer.byteLength(JSON.stringify(k)) + 1
+        for (const k of keys) bytes += jsonStringBytes(k) + 1
         if (bytes > limits.maxBytes) throw tooBig()
         // members are pushed in reverse so that they are copied (and reported) in key order
         for (let i = keys.length - 1; i >= 0; i--) {

@@ -16,68 +16,17 @@
 // uuid/uuid1-5, else minLength/maxLength), integer (minimum/maximum or exclusiveMinimum/exclusiveMaximum),
 // number, boolean, null. Without a type, properties/additionalProperties, allOf, items/prefixItems and string
 // keywords pick the kind in that order. Annotations (title, description, default, ...) never matter.
-import { HearthError, type ErrorCode } from './errors.js'
+import { HearthError } from './errors.js'
 import { copyJsonWithinLimits, jsonPath, type JsonLoc, type JsonObject, type JsonValue } from './json-limits.js'
-import { converterCost, epsilonNext, findCycle, recursionNext, type SchemaKind, type SchemaNode } from './json-schema-graph.js'
-import { analyzePattern } from './json-schema-pattern.js'
+import { converterCost, epsilonNext, findCycle, recursionNext, type SchemaNode } from './json-schema-graph.js'
+import { ALL, ANNOTATIONS, CONSTRAINS, FORMATS, fits, jsonType, kindWords, TYPES, unknownFormat, unsupportedWhy, type JsonType } from './json-schema-keywords.js'
+import {
+  MAX_ARRAY_ITEMS_BOUND, MAX_ENUM_BYTES, MAX_ENUM_VALUES, MAX_GRAMMAR_REPETITIONS, MAX_NAME_BYTES, MAX_OPTIONAL_PROPERTIES, MAX_REF_LENGTH,
+  MAX_REFS, MAX_RULE_NAME_BYTES, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, MAX_SCHEMA_JSON_DEPTH, MAX_SCHEMA_NODES,
+} from './json-schema-limits.js'
+import { readInteger, readString, type Fail, type Reading } from './json-schema-leaves.js'
 
-/** Serialized size. The converter and the grammar are linear in it; 256 KiB is ~64k tokens of schema text. */
-export const MAX_SCHEMA_BYTES = 256 * 1024
-/**
- * JSON nesting of the schema value. nlohmann's dump and the converter recurse per level (a const nested 9,300
- * deep overflowed a 1 MiB stack); 256 leaves room for the 128 subschema levels below (two JSON levels each).
- */
-export const MAX_SCHEMA_JSON_DEPTH = 256
-/**
- * Subschema nesting, counted through $ref. The converter used 1.2-1.9 KiB of C++ stack per level (a 1 MiB
- * stack overflowed at 690 nested objects, 523 nested allOf, 422 chained $ref targets); 128 stays under 256 KiB.
- */
-export const MAX_SCHEMA_DEPTH = 128
-/** Subschemas the converter visits (OpenAI allows 5,000 properties). It spends ~37 µs on each (5,000: ~0.2 s). */
-export const MAX_SCHEMA_NODES = 5000
-/** Distinct $ref strings: each is resolved, built and named once; generated schemas have tens. */
-export const MAX_REFS = 500
-/** A $ref's length: the converter runs std::regex over it, which recursed per character (3,250 overflowed 1 MiB). */
-export const MAX_REF_LENGTH = 1024
-/** A property name's UTF-8 bytes: rule names and additionalProperties' key trie recurse per character. */
-export const MAX_NAME_BYTES = 256
-/**
- * Optional properties of one object (additionalProperties counts as one). The converter writes every suffix of
- * the optional list as rules, cubic in their number: 64 took 3 ms, 128 38 ms, 256 196 ms, 800 4.9 s.
- */
-export const MAX_OPTIONAL_PROPERTIES = 64
-/** Values of one enum (OpenAI's cap too). Each is an alternative the sampler tracks: 5,000 took 100 ms to build. */
-export const MAX_ENUM_VALUES = 1000
-/** Serialized bytes of one enum's values or one const: each byte is a character element of the grammar. */
-export const MAX_ENUM_BYTES = 64 * 1024
-/** A pattern's length; real patterns (emails, dates, ids) are well under it. */
-export const MAX_PATTERN_LENGTH = 1024
-/**
- * One repetition count (minLength, maxLength, a pattern's {m,n}): llama.cpp's grammar parser (MAX_REPETITION_
- * THRESHOLD) refuses a minimum above 2000 and silently drops a maximum above 2000, leaving it unbounded.
- */
-export const MAX_REPETITION = 2000
-/**
- * minItems/maxItems: the item rule is repeated as ("," space item){n-1}, and the parser refuses a group that
- * creates up to 3 rules times a count above 2000 (a plain maxItems of 2000 already failed), so (n-1)·3 ≤ 2000.
- */
-export const MAX_ARRAY_ITEMS_BOUND = 666
-/**
- * The product of counts of quantifiers nested inside a counted repetition ((a{0,20}){0,20} is 400): the sampler
- * tracks every split of the text among them. Measured per token: (a{0,8}){0,8} 5x a plain pattern,
- * (a{0,20}){0,20} 450x; 16 keeps (x*){0,8}, (x{0,4}){0,4} and ([0-9]{1,3}\.){3} (IPv4: 9).
- */
-export const MAX_PATTERN_NESTED_REPETITION = 16
-/**
- * All repetitions in the grammar together: the parser makes one rule per repetition; 2,000 took 9-13 ms and
- * 0.45 MB to build for every sequence that samples with it, so 10,000 bounds that at ~60 ms and ~2.5 MB.
- */
-export const MAX_GRAMMAR_REPETITIONS = 10_000
-/**
- * Bytes of rule names: a nested rule's name is its parent's plus its own (a 256-byte name at depth 64 makes
- * 16 KiB names), so a small deep schema could produce hundreds of megabytes of grammar.
- */
-export const MAX_RULE_NAME_BYTES = 1024 * 1024
+export * from './json-schema-limits.js'
 
 export interface SchemaCheckOptions {
   /** where the schema sits in the request, e.g. `response_format.json_schema.schema`; errors extend it */
@@ -86,46 +35,9 @@ export interface SchemaCheckOptions {
   strict: boolean
 }
 
-type JsonType = 'null' | 'boolean' | 'integer' | 'number' | 'string' | 'array' | 'object'
-const TYPES: readonly JsonType[] = ['null', 'boolean', 'integer', 'number', 'string', 'array', 'object']
-const ALL = new Set<JsonType>(TYPES)
-
-/** Never change what is valid; accepted and ignored everywhere. */
-const ANNOTATIONS = new Set([
-  'title', 'description', 'default', 'examples', 'example', '$schema', '$id', '$anchor', '$comment', 'deprecated',
-  'readOnly', 'writeOnly', 'contentEncoding', 'contentMediaType', 'discriminator', '$defs', 'definitions',
-])
-/** The keywords the converter reads, with the instance types each constrains (others pass it untouched). */
-const CONSTRAINS: ReadonlyMap<string, ReadonlySet<JsonType>> = new Map([
-  ...['$ref', 'anyOf', 'oneOf', 'allOf', 'type', 'enum', 'const'].map((k) => [k, ALL] as const),
-  ...['properties', 'required', 'additionalProperties'].map((k) => [k, new Set<JsonType>(['object'])] as const),
-  ...['items', 'prefixItems', 'minItems', 'maxItems'].map((k) => [k, new Set<JsonType>(['array'])] as const),
-  ...['pattern', 'format', 'minLength', 'maxLength'].map((k) => [k, new Set<JsonType>(['string'])] as const),
-  ...['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].map((k) => [k, new Set<JsonType>(['integer', 'number'])] as const),
-])
-const FORMATS = new Set(['date', 'time', 'date-time', 'uuid', 'uuid1', 'uuid2', 'uuid3', 'uuid4', 'uuid5'])
-
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
 const has = (o: JsonObject, k: string): boolean => Object.hasOwn(o, k)
 const child = (parent: JsonLoc | null, seg: string | number): JsonLoc => ({ parent, seg })
-
-function jsonType(v: JsonValue): JsonType {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'array'
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number'
-  return typeof v as JsonType
-}
-
-/** Does a value of type `t` satisfy a declared type (an integer is a number)? */
-const fits = (t: JsonType, declared: ReadonlySet<string>): boolean => declared.has(t) || (t === 'integer' && declared.has('number'))
-
-/** What a kind reads, and the types its grammar can produce (null: any other keyword next to it is ignored). */
-interface Reading {
-  reads: Set<string>
-  produces: ReadonlySet<JsonType> | null
-  /** why an unread keyword is ignored here, when there is a reason more useful than the kind */
-  why?: (keyword: string) => string | undefined
-}
 
 /**
  * Checks `schema` as described at the top of this file. Throws a HearthError (400): `invalid_parameter` when
@@ -177,7 +89,7 @@ class SchemaChecker {
     over('levels of nesting counted through $ref', cost.depth, MAX_SCHEMA_DEPTH)
   }
 
-  #fail(code: ErrorCode, loc: JsonLoc | null, keyword: string | null, text: string): never {
+  readonly #fail: Fail = (code, loc, keyword, text) => {
     const at = jsonPath(this.#opts.param, keyword === null ? loc : child(loc, keyword))
     throw new HearthError(code, `${at} ${text}`, at)
   }
@@ -222,7 +134,11 @@ class SchemaChecker {
       }
       this.#checkScalars(node)
     }
+    const mark = this.#pending.length
     const reading = this.#read(node)
+    // children are taken from the end of the stack: reversed, they are checked (and reported) in document order
+    const added = this.#pending.splice(mark).reverse()
+    this.#pending.push(...added)
     if (!reading || !this.#opts.strict) return
     for (const k of Object.keys(v)) {
       const constrains = CONSTRAINS.get(k)
@@ -272,17 +188,17 @@ class SchemaChecker {
         if (objectish) return this.#readObject(node)
         if (has(v, 'allOf')) return this.#readAllOf(node)
         if (has(v, 'items') || has(v, 'prefixItems')) return this.#readArray(node)
-        if (['pattern', 'minLength', 'maxLength'].some((k) => has(v, k)) || FORMATS.has(v.format as string)) return this.#readString(node)
+        if (['pattern', 'minLength', 'maxLength'].some((k) => has(v, k)) || FORMATS.has(v.format as string)) return readString(node, this.#fail, this.#opts.strict)
         return { reads: new Set(), produces: ALL }
       case 'object':
         return withType(!objectish && has(v, 'allOf') ? this.#readAllOf(node) : this.#readObject(node))
       case 'string':
         if (has(v, 'allOf')) this.#fail('unsupported_schema', node.loc, 'allOf', 'on a string schema is turned into an object grammar by llama.cpp\'s converter; put the string keywords in the schema itself')
-        return withType(this.#readString(node))
+        return withType(readString(node, this.#fail, this.#opts.strict))
       case 'array':
         return withType(this.#readArray(node))
       case 'integer':
-        return withType(this.#readInteger(node))
+        return withType(readInteger(node, this.#fail))
       case 'number':
       case 'boolean':
       case 'null':
@@ -396,7 +312,7 @@ class SchemaChecker {
     if (has(v, 'properties')) {
       if (!isObject(v.properties)) this.#fail('invalid_parameter', node.loc, 'properties', 'must be an object of schemas')
       for (const [name, schema] of Object.entries(v.properties)) {
-        if (Buffer.byteLength(name) > MAX_NAME_BYTES) this.#fail('unsupported_schema', child(node.loc, 'properties'), name, `is a property name longer than ${MAX_NAME_BYTES} bytes`)
+        if (name.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(name) > MAX_NAME_BYTES) this.#fail('unsupported_schema', child(node.loc, 'properties'), name, `is a property name longer than ${MAX_NAME_BYTES} bytes`)
         const p = this.#edge(node, schema, ['properties', name], name)
         node.props.push({ name, node: p, required: required.has(name) })
       }
@@ -413,7 +329,8 @@ class SchemaChecker {
       this.#fail('unsupported_schema', node.loc, 'properties', `has ${optional} optional properties (additionalProperties counts as one), more than the ${MAX_OPTIONAL_PROPERTIES} allowed: llama.cpp's grammar for optional properties grows with the cube of their number`)
     }
     if (this.#opts.strict) {
-      const missing = [...required].find((r) => !node.props.some((p) => p.name === r))
+      const defined = new Set(node.props.map((p) => p.name))
+      const missing = [...required].find((r) => !defined.has(r))
       if (missing !== undefined) this.#fail('unsupported_schema', node.loc, 'required', `names ${JSON.stringify(missing)}, which properties does not define: llama.cpp's grammar would not require it`)
     }
     return {
@@ -507,92 +424,4 @@ class SchemaChecker {
     node.repetitions = Math.max(min, max ?? 0)
     return { reads, produces: new Set(['array']), why }
   }
-
-  #readString(node: SchemaNode): Reading {
-    node.kind = 'string'
-    const v = node.value
-    const reads = new Set<string>()
-    let why: (k: string) => string | undefined
-    if (has(v, 'pattern')) {
-      reads.add('pattern')
-      this.#checkPattern(node, v.pattern as string)
-      why = (k) => (k === 'format' && !FORMATS.has(v.format as string) ? unknownFormat(v.format) : 'next to pattern is ignored (llama.cpp\'s converter uses the pattern)')
-    } else if (FORMATS.has(v.format as string)) {
-      reads.add('format')
-      why = () => 'next to format is ignored (llama.cpp\'s converter uses the format)'
-    } else {
-      reads.add('minLength').add('maxLength')
-      const min = (v.minLength as number | undefined) ?? 0
-      const max = v.maxLength as number | undefined
-      for (const [k, n] of [['minLength', min], ['maxLength', max ?? 0]] as const) {
-        if (n > MAX_REPETITION) this.#fail('unsupported_schema', node.loc, k, `is ${n}, more than the ${MAX_REPETITION} llama.cpp's grammar parser can repeat a character`)
-      }
-      if (max !== undefined && min > max) this.#fail('invalid_parameter', node.loc, 'minLength', `is greater than maxLength (${max})`)
-      node.repetitions = Math.max(min, max ?? 0)
-      why = (k) => (k === 'format' ? unknownFormat(v.format) : undefined)
-    }
-    return { reads, produces: new Set(['string']), why }
-  }
-
-  #checkPattern(node: SchemaNode, pattern: string): void {
-    if (pattern.length > MAX_PATTERN_LENGTH) this.#fail('unsupported_schema', node.loc, 'pattern', `is longer than ${MAX_PATTERN_LENGTH} characters`)
-    const verdict = analyzePattern(pattern)
-    if (verdict.status === 'invalid') this.#fail('invalid_parameter', node.loc, 'pattern', `is not a valid pattern: ${verdict.reason}`)
-    if (verdict.status === 'unsupported') {
-      if (this.#opts.strict) this.#fail('unsupported_schema', node.loc, 'pattern', `uses what llama.cpp's converter cannot turn into grammar (${verdict.reason}; it accepts only anchored ^...$ patterns of literals, ., [...] classes, groups, | and quantifiers, without \\d \\w \\s), and it would accept any string instead`)
-      return // the converter accepts any string
-    }
-    const big = verdict.counts.find((c) => c > MAX_REPETITION)
-    if (big !== undefined) this.#fail('unsupported_schema', node.loc, 'pattern', `repeats something ${big} times, more than the ${MAX_REPETITION} llama.cpp's grammar parser allows`)
-    if (verdict.reversed) this.#fail('invalid_parameter', node.loc, 'pattern', `has ${verdict.reversed}, whose minimum is above its maximum`)
-    if (verdict.nestedWeight > MAX_PATTERN_NESTED_REPETITION) {
-      this.#fail('unsupported_schema', node.loc, 'pattern', `nests repetitions (at ${verdict.nestedAt}, a product of ${verdict.nestedWeight}) beyond the ${MAX_PATTERN_NESTED_REPETITION} llama.cpp's sampler can track at a reasonable cost per token`)
-    }
-    node.repetitions = verdict.counts.reduce((a, b) => a + b, 0)
-  }
-
-  #readInteger(node: SchemaNode): Reading {
-    node.kind = 'integer'
-    const v = node.value
-    const reads = new Set<string>()
-    const bound = (inclusive: string, exclusive: string, low: boolean): number | null => {
-      if (has(v, inclusive)) {
-        reads.add(inclusive)
-        return low ? Math.ceil(v[inclusive] as number) : Math.floor(v[inclusive] as number)
-      }
-      if (!has(v, exclusive)) return null
-      reads.add(exclusive)
-      const x = v[exclusive]
-      if (typeof x === 'boolean') this.#fail('unsupported_schema', node.loc, exclusive, `as a boolean (draft 4) needs ${inclusive}, and llama.cpp's converter would ignore it even then; give the bound as a number`)
-      return low ? Math.floor(x as number) + 1 : Math.ceil(x as number) - 1
-    }
-    const lo = bound('minimum', 'exclusiveMinimum', true)
-    const hi = bound('maximum', 'exclusiveMaximum', false)
-    for (const [k, b] of [[has(v, 'minimum') ? 'minimum' : 'exclusiveMinimum', lo], [has(v, 'maximum') ? 'maximum' : 'exclusiveMaximum', hi]] as const) {
-      if (b !== null && Math.abs(b) > Number.MAX_SAFE_INTEGER) {
-        this.#fail('unsupported_schema', node.loc, k, `is beyond ±${Number.MAX_SAFE_INTEGER}, which llama.cpp's converter would get wrong (it converts through 64-bit integers)`)
-      }
-    }
-    if (lo !== null && hi !== null && lo > hi) this.#fail('invalid_parameter', node.loc, has(v, 'minimum') ? 'minimum' : 'exclusiveMinimum', `leaves no integer up to the maximum (${hi})`)
-    return { reads, produces: new Set(['integer']), why: (k) => (k.startsWith('exclusive') ? `is ignored when ${k === 'exclusiveMinimum' ? 'minimum' : 'maximum'} is also given` : undefined) }
-  }
-}
-
-function kindWords(kind: SchemaKind): string {
-  const words: Record<SchemaKind, string> = {
-    ref: 'a $ref', alternatives: 'an anyOf/oneOf', 'type-union': 'a type union', const: 'a const', enum: 'an enum', object: 'an object',
-    'all-of': 'an allOf', array: 'an array', tuple: 'a tuple', string: 'a string', integer: 'an integer', number: 'a number (only integer bounds are enforced)',
-    boolean: 'a boolean', null: 'null', any: 'any value (it has no type)',
-  }
-  return words[kind]
-}
-
-function unknownFormat(format: JsonValue | undefined): string {
-  return `${JSON.stringify(format)} is not a format llama.cpp's converter knows (${[...FORMATS].slice(0, 4).join(', ')}, uuid1-uuid5)`
-}
-
-function unsupportedWhy(keyword: string): string {
-  if (keyword === 'nullable') return 'is not JSON Schema (OpenAPI); write "type": [..., "null"] instead'
-  if (keyword === '$dynamicRef' || keyword === '$recursiveRef') return 'is not supported: only $ref pointers into the same schema ("#/...") are'
-  return 'is not supported: llama.cpp\'s grammar cannot enforce it, and a strict schema may not use what the grammar would ignore'
 }
