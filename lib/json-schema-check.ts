@@ -24,6 +24,7 @@ import {
   MAX_ARRAY_ITEMS_BOUND, MAX_ENUM_BYTES, MAX_ENUM_VALUES, MAX_GRAMMAR_REPETITIONS, MAX_NAME_BYTES, MAX_OPTIONAL_PROPERTIES, MAX_REF_LENGTH,
   MAX_REFS, MAX_RULE_NAME_BYTES, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, MAX_SCHEMA_JSON_DEPTH, MAX_SCHEMA_NODES,
 } from './json-schema-limits.js'
+import { checkExclusive, gatherAllOf } from './json-schema-combinators.js'
 import { readInteger, readString, type Fail, type Reading } from './json-schema-leaves.js'
 
 export * from './json-schema-limits.js'
@@ -74,7 +75,8 @@ class SchemaChecker {
     if (loop) {
       this.#fail('unsupported_schema', loop.loc, null, 'refers back to itself without consuming any input (through $ref and anyOf/oneOf alternatives): llama.cpp cannot use such a grammar (left recursion); recursion has to pass through a property or an array item')
     }
-    for (const n of this.#allOfs) this.#gatherAllOf(n)
+    for (const n of this.#allOfs) gatherAllOf(n, this.#fail, this.#opts.strict)
+    if (this.#opts.strict) for (const n of this.#nodes) if (n.kind === 'alternatives' && has(n.value, 'oneOf')) checkExclusive(n, this.#fail)
     const again = findCycle(this.#nodes, (n) => recursionNext(n).map((e) => e.node))
     if (again) {
       this.#fail('unsupported_schema', again.loc, null, 'is reached again from inside itself through allOf: llama.cpp\'s converter expands allOf members inline and would recurse forever')
@@ -328,6 +330,11 @@ class SchemaChecker {
     if (optional > MAX_OPTIONAL_PROPERTIES) {
       this.#fail('unsupported_schema', node.loc, 'properties', `has ${optional} optional properties (additionalProperties counts as one), more than the ${MAX_OPTIONAL_PROPERTIES} allowed: llama.cpp's grammar for optional properties grows with the cube of their number`)
     }
+    if (this.#opts.strict && additional && node.props.length) {
+      // its rule for the other keys starts each branch with a class like [^"a], which lets a control character or a
+      // lone backslash into the key unescaped (seen in sampled outputs)
+      this.#fail('unsupported_schema', node.loc, 'additionalProperties', 'next to properties makes llama.cpp\'s grammar for the other keys admit unescaped control characters and backslashes (invalid JSON); use false, or a map without properties')
+    }
     if (this.#opts.strict) {
       const defined = new Set(node.props.map((p) => p.name))
       const missing = [...required].find((r) => !defined.has(r))
@@ -347,46 +354,6 @@ class SchemaChecker {
     members.forEach((m, i) => this.#edge(node, m, ['allOf', i], ''))
     this.#allOfs.push(node)
     return { reads: new Set(['allOf']), produces: null, why: () => 'next to allOf is ignored by llama.cpp\'s converter (move it into a member)' }
-  }
-
-  /** allOf after the walk: what the converter merges (every member resolved through $ref). */
-  #gatherAllOf(node: SchemaNode): void {
-    const follow = (n: SchemaNode): SchemaNode => {
-      while (n.kind === 'ref') n = n.ref!.target // ends: no $ref-only cycle is left
-      return n
-    }
-    const members: Array<{ at: SchemaNode; m: SchemaNode; direct: boolean }> = []
-    for (const { node: c } of node.children) {
-      const m = follow(c)
-      if (m.kind !== 'alternatives') {
-        members.push({ at: c, m, direct: true })
-        continue
-      }
-      if (this.#opts.strict) this.#fail('unsupported_schema', c.loc, null, 'is an anyOf/oneOf inside allOf, which llama.cpp\'s converter merges into optional properties without enforcing it')
-      for (const alt of m.children) members.push({ at: alt.node, m: follow(alt.node), direct: false })
-    }
-    if (members.every((x) => x.direct && x.m.kind === 'enum')) {
-      // the converter keeps the values found in every member; none left would give an empty object instead
-      const counts = new Map<string, number>()
-      for (const { m } of members) for (const x of m.value.enum as JsonValue[]) counts.set(JSON.stringify(x), (counts.get(JSON.stringify(x)) ?? 0) + 1)
-      if (![...counts.values()].some((c) => c === node.children.length)) this.#fail('invalid_parameter', node.loc, 'allOf', 'has no value that every member\'s enum allows')
-      return
-    }
-    const seen = new Set<string>()
-    let optional = 0
-    for (const { at, m, direct } of members) {
-      if (m.kind === 'any' || (!direct && m.kind !== 'object')) continue // constrains nothing / dropped (not strict)
-      if (m.kind !== 'object') {
-        this.#fail('unsupported_schema', at.loc, null, `is ${kindWords(m.kind)} inside allOf: llama.cpp's converter only merges object members (or intersects enums) and would build a wrong grammar`)
-      }
-      for (const p of m.props) {
-        if (seen.has(p.name)) this.#fail('unsupported_schema', node.loc, 'allOf', `defines the property ${JSON.stringify(p.name)} in two members, which llama.cpp's converter would write twice`)
-        seen.add(p.name)
-        if (!direct) optional++
-        node.gathered.push({ node: p.node, seg: p.name })
-      }
-    }
-    if (optional > MAX_OPTIONAL_PROPERTIES) this.#fail('unsupported_schema', node.loc, 'allOf', `merges ${optional} optional properties, more than the ${MAX_OPTIONAL_PROPERTIES} allowed`)
   }
 
   #readArray(node: SchemaNode): Reading {

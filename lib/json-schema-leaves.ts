@@ -60,6 +60,9 @@ function checkPattern(node: SchemaNode, pattern: string, fail: Fail, strict: boo
   if (verdict.nestedWeight > MAX_PATTERN_NESTED_REPETITION) {
     fail('unsupported_schema', node.loc, 'pattern', `nests repetitions (at ${verdict.nestedAt}, a product of ${verdict.nestedWeight}) beyond the ${MAX_PATTERN_NESTED_REPETITION} llama.cpp's sampler can track at a reasonable cost per token`)
   }
+  if (strict && verdict.jsonUnsafe) {
+    fail('unsupported_schema', node.loc, 'pattern', `can match a quote, backslash or control character (at ${verdict.jsonUnsafe}), which llama.cpp's grammar would write into the JSON string unescaped, making the output invalid JSON; use a class that leaves them out, such as [^"\\\\\\x00-\\x1F] for any character`)
+  }
   node.repetitions = verdict.counts.reduce((a, b) => a + b, 0)
 }
 

@@ -25,6 +25,12 @@ export type PatternVerdict =
       nestedWeight: number
       /** the quantifier text where nestedWeight was reached */
       nestedAt: string | null
+      /**
+       * the first part that can match `"`, `\` or a control character, or null. The converter writes what the
+       * pattern matches into the JSON string as is, unescaped, so such a character would end the string early or
+       * make the output invalid JSON (`.` is any character but a line break, quotes and backslashes included)
+       */
+      jsonUnsafe: string | null
     }
 
 const MAX_PATTERN_DEPTH = 100 // the converter's own MAX_PATTERN_DEPTH
@@ -48,6 +54,49 @@ function gbnfEscapeLength(p: string, pos: number): number {
   if (pos + 2 + nHex > p.length) return 0
   for (let i = pos + 2; i < pos + 2 + nHex; i++) if (!/[0-9a-fA-F]/.test(p[i]!)) return 0
   return 2 + nHex
+}
+
+/** The code point a GBNF escape of length `len` at `pos` stands for. */
+function escapeCodePoint(p: string, pos: number, len: number): number {
+  const c = p[pos + 1]!
+  if (c === 'x' || c === 'u' || c === 'U') return parseInt(p.slice(pos + 2, pos + len), 16)
+  return ({ t: 9, r: 13, n: 10 } as Record<string, number>)[c] ?? c.codePointAt(0)!
+}
+
+/** Characters a JSON string cannot hold unescaped. */
+const needsEscape = (cp: number): boolean => cp < 0x20 || cp === 0x22 || cp === 0x5c
+
+/**
+ * Can a character class (the text between `[` and `]`, read as llama.cpp's grammar parser reads it: escapes,
+ * ranges `a-b`, a leading `^` negating it) match a character that needs escaping in JSON?
+ */
+function classNeedsEscape(body: string): boolean {
+  const negated = body.startsWith('^')
+  const ranges: Array<[number, number]> = []
+  let i = negated ? 1 : 0
+  const atom = (): number => {
+    if (body[i] === '\\') {
+      const len = gbnfEscapeLength(body, i)
+      const cp = escapeCodePoint(body, i, len)
+      i += len
+      return cp
+    }
+    const cp = body.codePointAt(i)!
+    i += cp > 0xffff ? 2 : 1
+    return cp
+  }
+  while (i < body.length) {
+    const lo = atom()
+    let hi = lo
+    if (body[i] === '-' && i + 1 < body.length) {
+      i++
+      hi = atom()
+    }
+    ranges.push([lo, hi])
+  }
+  const hits = (cp: number) => ranges.some(([lo, hi]) => lo <= cp && cp <= hi)
+  const escaped = [...Array.from({ length: 0x20 }, (_, k) => k), 0x22, 0x5c]
+  return negated ? !escaped.every(hits) : escaped.some(hits)
 }
 
 /** std::stoi: leading whitespace, a sign, digits, anything after ignored; null where it throws. */
@@ -88,6 +137,7 @@ function scan(pattern: string): PatternVerdict {
   let reversed: string | null = null
   let nestedWeight = 0
   let nestedAt: string | null = null
+  let jsonUnsafe: string | null = null
   // one sequence per open group; the converter recurses here, a stack does the same
   const frames: Item[][] = [[]]
   let i = 0
@@ -95,6 +145,7 @@ function scan(pattern: string): PatternVerdict {
     const seq = frames[frames.length - 1]!
     const c = sub[i]!
     if (c === '.') {
+      jsonUnsafe ??= '.'
       seq.push({ literal: false, weight: 0 })
       i++
     } else if (c === '(') {
@@ -113,6 +164,7 @@ function scan(pattern: string): PatternVerdict {
     } else if (c === '^' || c === '$') {
       throw new Stop('unsupported', 'anchor inside the pattern')
     } else if (c === '[') {
+      const start = i
       i++
       while (i < n && sub[i] !== ']') {
         if (sub[i] === '\\') {
@@ -125,6 +177,7 @@ function scan(pattern: string): PatternVerdict {
       }
       if (i >= n) throw new Stop('invalid', 'unterminated character class')
       i++
+      if (classNeedsEscape(sub.slice(start + 1, i - 1))) jsonUnsafe ??= sub.slice(start, i)
       seq.push({ literal: false, weight: 0 })
     } else if (c === '|') {
       seq.push({ literal: false, weight: 0, alternation: true })
@@ -185,13 +238,16 @@ function scan(pattern: string): PatternVerdict {
           } else {
             const len = gbnfEscapeLength(sub, i)
             if (len === 0) throw new Stop('unsupported', `unsupported escape: ${sub.slice(i, i + 2)}`)
+            if (needsEscape(escapeCodePoint(sub, i, len))) jsonUnsafe ??= sub.slice(i, i + len)
             literal += sub.slice(i, i + len)
             i += len
           }
         } else if (ch === '"') {
+          jsonUnsafe ??= '"'
           literal += '\\"'
           i++
         } else if (!NON_LITERAL.has(ch) && (i === n - 1 || literal === '' || sub[i + 1] === '.' || !NON_LITERAL.has(sub[i + 1]!))) {
+          if (needsEscape(ch.charCodeAt(0))) jsonUnsafe ??= JSON.stringify(ch)
           literal += ch
           i++
         } else {
@@ -203,7 +259,7 @@ function scan(pattern: string): PatternVerdict {
     }
   }
   if (frames.length !== 1) throw new Stop('invalid', 'unbalanced parentheses')
-  return { status: 'ok', counts, reversed, nestedWeight, nestedAt }
+  return { status: 'ok', counts, reversed, nestedWeight, nestedAt, jsonUnsafe }
 
   function quantify(item: Item, count: number, counted: boolean, text: string): void {
     const weight = count * Math.max(1, item.weight)

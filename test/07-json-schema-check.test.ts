@@ -154,6 +154,18 @@ t.test('strict refuses each keyword llama.cpp would ignore, naming it; non-stric
     ['enum next to const', { const: 'a', enum: ['a', 'b'] }, 'enum'],
     ['a bound on an untyped schema', { minimum: 3 }, 'minimum'],
     ['allOf on a null in a type union', { type: ['object', 'null'], allOf: [obj({ a: {} })] }, 'allOf'],
+    // llama.cpp writes what a pattern matches into the JSON string unescaped (sampled outputs were invalid JSON)
+    ['a pattern with . (any character, quotes included)', { type: 'string', pattern: '^.{1,4}$' }, 'pattern'],
+    ['a class holding " and \\', { type: 'string', pattern: '^[ -~]+$' }, 'pattern'],
+    ['a negated class that lets " through', { type: 'string', pattern: '^[^a]$' }, 'pattern'],
+    ['a literal quote', { type: 'string', pattern: '^say "hi"$' }, 'pattern'],
+    ['a tab escape', { type: 'string', pattern: '^a\\tb$' }, 'pattern'],
+    // its rule for other keys lets a control character or a lone backslash start a key (sampled outputs again)
+    ['additionalProperties true next to properties', { type: 'object', properties: { a: {} }, additionalProperties: true }, 'additionalProperties'],
+    ['an additionalProperties schema next to properties', { type: 'object', properties: { a: {} }, additionalProperties: { type: 'integer' } }, 'additionalProperties'],
+    // built as anyOf: a value matching two alternatives passes the grammar
+    ['oneOf with overlapping alternatives', { oneOf: [{ type: 'string' }, { type: 'string', maxLength: 3 }] }, 'oneOf'],
+    ['oneOf over integer and number', { oneOf: [{ type: 'integer' }, { type: 'number' }] }, 'oneOf'],
   ]
   for (const [what, schema, path] of cases) {
     t.test(what, async (t) => {
@@ -162,6 +174,19 @@ t.test('strict refuses each keyword llama.cpp would ignore, naming it; non-stric
     })
   }
   refuses(t, { type: 'object', properties: { age: { type: 'integer', multipleOf: 2 } } }, true, 'unsupported_schema', 'properties.age.multipleOf', /multipleOf is not supported/)
+  refuses(t, { type: 'string', pattern: '^.+$' }, true, 'unsupported_schema', 'pattern', /invalid JSON.*\[\^"/)
+})
+
+t.test('strict accepts what stays valid JSON and exclusive', async (t) => {
+  accepts(t, { type: 'string', pattern: '^[^"\\\\\\x00-\\x1F]{1,4}$' }, true, 'any character but the ones JSON escapes')
+  accepts(t, { type: 'string', pattern: '^a\\.b\\-c[\\x20-\\x21\\x23-\\x5B]$' }, true, 'escaped punctuation, a class around the quote')
+  accepts(t, { oneOf: [{ type: 'string' }, { type: 'null' }, { type: 'array', items: { type: 'integer' } }] }, true, 'oneOf told apart by type')
+  // Pydantic's discriminated union: oneOf over $refs, each object with a required const tag
+  const pet = (kind: string, extra: Json) => obj({ kind: { const: kind }, ...extra })
+  const union = { oneOf: [{ $ref: '#/$defs/Cat' }, { $ref: '#/$defs/Dog' }], discriminator: { propertyName: 'kind' }, $defs: { Cat: pet('cat', { lives: { type: 'integer' } }), Dog: pet('dog', { good: { type: 'boolean' } }) } }
+  accepts(t, union, true, 'a discriminated union')
+  refuses(t, { ...union, $defs: { Cat: pet('cat', {}), Dog: pet('cat', {}) } }, true, 'unsupported_schema', 'oneOf', /alternatives 0 and 1/)
+  accepts(t, { type: 'object', additionalProperties: { type: 'integer' } }, true, 'a map without properties')
 })
 
 t.test('always refused: what the converter fails, crashes, hangs on, or turns into a grammar contradicting the schema', async (t) => {
@@ -348,7 +373,11 @@ t.test('limits', async (t) => {
 })
 
 t.test('the pattern analyzer mirrors the converter', async (t) => {
-  t.match(analyzePattern('^[A-Z]{3}-(x|y)*\\.$'), { status: 'ok', counts: [3, 1], nestedWeight: 0 })
+  t.match(analyzePattern('^[A-Z]{3}-(x|y)*\\.$'), { status: 'ok', counts: [3, 1], nestedWeight: 0, jsonUnsafe: null })
+  t.match(analyzePattern('^x.y$'), { jsonUnsafe: '.' })
+  t.match(analyzePattern('^[a-z\\x00]$'), { jsonUnsafe: '[a-z\\x00]' })
+  t.match(analyzePattern('^[^"\\\\\\x00-\\x1F]$'), { jsonUnsafe: null })
+  t.match(analyzePattern('^a\\\\b$'), { jsonUnsafe: '\\\\' })
   t.match(analyzePattern('^\\u00e9\\x41\\t\\[$'), { status: 'ok' })
   t.match(analyzePattern('^(?:ab)+c?$'), { status: 'ok' })
   t.match(analyzePattern('^\\w+$'), { status: 'unsupported', reason: /\\w/ })
