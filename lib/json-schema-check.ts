@@ -5,9 +5,12 @@
 // - always: the limits below (each measured against the converter and llama.cpp's grammar parser and sampler),
 //   and everything the converter would fail on, crash on, hang on, or turn into a grammar that contradicts the
 //   schema (not merely one that is looser);
-// - strict (response_format json_schema, tools marked strict): also every keyword the grammar would not enforce,
-//   so that output that follows the grammar is valid against the schema. Non-strict schemas (ordinary tool
-//   parameters, where clients add keywords the converter ignores) keep those keywords, unenforced.
+// - strict (response_format json_schema, tools marked strict): also everything that would let output follow the
+//   grammar yet fail the schema: keywords the converter ignores (unknown ones, unknown formats, bounds on numbers,
+//   siblings of $ref/anyOf, ...), oneOf whose alternatives overlap (it is built as anyOf), and the two places where
+//   its grammar writes characters unescaped (patterns that can match `"`, `\` or control characters; extra keys
+//   next to properties). Non-strict schemas (ordinary tool parameters, where clients add keywords the converter
+//   ignores) keep all of that, unenforced, as llama-server does.
 // What the converter reads, per subschema, in this order: `$ref` (alone: only "#/..." pointers into the same
 // document), `oneOf`/`anyOf` (alone: the alternatives, oneOf not exclusive), `type` arrays (one copy per type),
 // `const`, `enum`, then by type: object (properties, required, additionalProperties), allOf (object members'
@@ -32,7 +35,7 @@ export * from './json-schema-limits.js'
 export interface SchemaCheckOptions {
   /** where the schema sits in the request, e.g. `response_format.json_schema.schema`; errors extend it */
   param: string
-  /** refuse every keyword the grammar would not enforce (response_format json_schema, strict tools) */
+  /** refuse whatever would let output follow the grammar and still fail the schema (response_format, strict tools) */
   strict: boolean
 }
 
@@ -45,6 +48,9 @@ const child = (parent: JsonLoc | null, seg: string | number): JsonLoc => ({ pare
  * the schema is malformed or contradicts itself, `unsupported_schema` when it is valid JSON Schema that hearth
  * cannot turn into a grammar as asked (a limit, an unsupported keyword in strict mode, a shape the converter
  * mishandles). The message and `param` name the place: `opts.param` plus the path inside the schema.
+ * What passes converts: json_schema_to_grammar on JSON.stringify(schema) neither fails, crashes nor hangs, the
+ * grammar parses within the limits, and in strict mode the converter does not warn (checked against the real
+ * converter and grammar parser on thousands of random schemas). Iterative throughout: no input overflows a stack.
  */
 export function checkSchema(schema: unknown, opts: SchemaCheckOptions): void {
   const root = copyJsonWithinLimits(schema, opts.param, { maxDepth: MAX_SCHEMA_JSON_DEPTH, maxBytes: MAX_SCHEMA_BYTES }, 'unsupported_schema')

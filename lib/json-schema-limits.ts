@@ -1,7 +1,7 @@
 // The limits every JSON schema is held to before llama.cpp's converter and grammar parser see it (checked by
 // lib/json-schema-check.ts). Each was measured against deps/llama.cpp on a 2-core machine: the converter
 // (common/json-schema*.cpp) on a thread with a 1 MiB stack, the grammar parser and sampler (src/llama-grammar.cpp)
-// with a real vocabulary. A value past one is refused with `unsupported_schema`, naming the limit.
+// with the built-in model's vocabulary. A value past one is refused with `unsupported_schema`, naming the limit.
 
 /** Serialized size. The converter and the grammar are linear in it; 256 KiB is ~64k tokens of schema text. */
 export const MAX_SCHEMA_BYTES = 256 * 1024
@@ -11,17 +11,20 @@ export const MAX_SCHEMA_BYTES = 256 * 1024
  */
 export const MAX_SCHEMA_JSON_DEPTH = 256
 /**
- * Subschema nesting, counted through $ref. The converter used 1.2-1.9 KiB of C++ stack per level (a 1 MiB
- * stack overflowed at 690 nested objects, 523 nested allOf, 422 chained $ref targets); 128 stays under 256 KiB.
+ * Subschema nesting, counted through $ref. The converter used 1.2-2 KiB of C++ stack per level (a 1 MiB stack
+ * overflowed at 690 nested objects, 523 nested allOf, 844 levels of chained $ref targets); 128 stays under 256 KiB.
  */
 export const MAX_SCHEMA_DEPTH = 128
-/** Subschemas the converter visits (OpenAI allows 5,000 properties). It spends ~37 µs on each (5,000: ~0.2 s). */
+/** Subschemas the converter visits (OpenAI allows 5,000 properties). It spends 20-40 µs on each (5,000: 0.1-0.2 s). */
 export const MAX_SCHEMA_NODES = 5000
 /** Distinct $ref strings: each is resolved, built and named once; generated schemas have tens. */
 export const MAX_REFS = 500
 /** A $ref's length: the converter runs std::regex over it, which recursed per character (3,250 overflowed 1 MiB). */
 export const MAX_REF_LENGTH = 1024
-/** A property name's UTF-8 bytes: rule names and additionalProperties' key trie recurse per character. */
+/**
+ * A property name's UTF-8 bytes: the std::regex over rule names and additionalProperties' key trie recurse per
+ * character (1 MiB of stack overflowed at 3,249 and 2,321 characters).
+ */
 export const MAX_NAME_BYTES = 256
 /**
  * Optional properties of one object (additionalProperties counts as one). The converter writes every suffix of
@@ -41,9 +44,9 @@ export const MAX_PATTERN_LENGTH = 1024
 export const MAX_REPETITION = 2000
 /**
  * minItems/maxItems: the item rule is repeated as ("," space item){n-1}, and the parser refuses a group that
- * creates up to 3 rules times a count above 2000 (a plain maxItems of 2000 already failed), so (n-1)·3 ≤ 2000.
+ * creates up to 3 rules times a count above 2000 (a plain maxItems of 2000 already failed): (n-1)·3 ≤ 2000.
  */
-export const MAX_ARRAY_ITEMS_BOUND = 666
+export const MAX_ARRAY_ITEMS_BOUND = 667
 /**
  * The product of counts of quantifiers nested inside a counted repetition ((a{0,20}){0,20} is 400): the sampler
  * tracks every split of the text among them. Measured per token: (a{0,8}){0,8} 5x a plain pattern,
