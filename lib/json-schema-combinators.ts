@@ -91,31 +91,62 @@ export function gatherAllOf(node: SchemaNode, fail: Fail, strict: boolean): void
   if (optional > MAX_OPTIONAL_PROPERTIES) fail('unsupported_schema', node.loc, 'allOf', `merges ${optional} optional properties, more than the ${MAX_OPTIONAL_PROPERTIES} allowed`)
 }
 
+/** Pairwise checks for object alternatives without one shared discriminator stop being cheap past this many. */
+const PAIRWISE_OBJECTS = 32
+
 /**
  * The converter builds oneOf as anyOf, so a strict oneOf must be exclusive by itself: every two alternatives
- * produce different JSON types, or are objects told apart by a required property with different constants.
+ * produce different JSON types, or are objects told apart by a required property with different constants
+ * (a discriminated union). Linear in the alternatives when one property tells all the objects apart.
  */
 export function checkExclusive(node: SchemaNode, fail: Fail): void {
   const alts = node.children.map((e) => follow(e.node))
-  const types = alts.map((a) => producedTypes(a))
-  const tag = (o: SchemaNode, name: string): Set<string> | null => {
-    const p = o.kind === 'object' ? o.props.find((x) => x.name === name && x.required) : undefined
+  const overlap = (i: number, j: number): never =>
+    fail('unsupported_schema', node.loc, 'oneOf', `alternatives ${i} and ${j} can both match, and llama.cpp's grammar treats oneOf as anyOf: use anyOf, or make them exclusive by type or by a required property with different const values`)
+  const objects = alts.flatMap((a, i) => (a.kind === 'object' ? [i] : []))
+  const others: Array<[number, Set<JsonType>]> = []
+  alts.forEach((a, i) => {
+    if (a.kind === 'object') return
+    const types = producedTypes(a)
+    for (const [j, t] of others) if ([...t].some((x) => types.has(x))) overlap(j, i) // at most 7 get past this
+    if (objects.length && types.has('object')) overlap(Math.min(i, objects[0]!), Math.max(i, objects[0]!))
+    others.push([i, types])
+  })
+  if (objects.length < 2) return
+  const tag = (o: SchemaNode, name: string): string[] | null => {
+    const p = o.props.find((x) => x.name === name && x.required)
     const v = p && follow(p.node)
-    if (v?.kind === 'const') return new Set([JSON.stringify(v.value.const)])
-    if (v?.kind === 'enum') return new Set((v.value.enum as JsonValue[]).map((x) => JSON.stringify(x)))
+    if (v?.kind === 'const') return [JSON.stringify(v.value.const)]
+    if (v?.kind === 'enum') return (v.value.enum as JsonValue[]).map((x) => JSON.stringify(x))
     return null
   }
-  const apart = (a: SchemaNode, b: SchemaNode): boolean =>
-    a.kind === 'object' && b.kind === 'object' &&
-    a.props.some((p) => {
-      const x = tag(a, p.name)
-      const y = tag(b, p.name)
-      return x !== null && y !== null && ![...x].some((k) => y.has(k))
+  // one property whose constants differ across all the objects
+  for (const { name } of alts[objects[0]!]!.props) {
+    const owner = new Map<string, number>()
+    const sharedBy = objects.every((i) => {
+      const values = tag(alts[i]!, name)
+      if (!values) return false
+      for (const v of new Set(values)) {
+        if (owner.has(v)) return false
+        owner.set(v, i)
+      }
+      return true
     })
-  for (let i = 0; i < alts.length; i++) {
-    for (let j = i + 1; j < alts.length; j++) {
-      if (![...types[i]!].some((t) => types[j]!.has(t)) || apart(alts[i]!, alts[j]!)) continue
-      fail('unsupported_schema', node.loc, 'oneOf', `alternatives ${i} and ${j} can both match, and llama.cpp's grammar treats oneOf as anyOf: use anyOf, or make them exclusive by type or by a required property with different const values`)
+    if (sharedBy) return
+  }
+  if (objects.length > PAIRWISE_OBJECTS) {
+    fail('unsupported_schema', node.loc, 'oneOf', `has ${objects.length} object alternatives and no required property whose const values tell them all apart, and llama.cpp's grammar treats oneOf as anyOf: add such a discriminator, or use anyOf`)
+  }
+  for (let x = 0; x < objects.length; x++) {
+    for (let y = x + 1; y < objects.length; y++) {
+      const a = alts[objects[x]!]!
+      const b = alts[objects[y]!]!
+      const apart = a.props.some((p) => {
+        const u = tag(a, p.name)
+        const w = tag(b, p.name)
+        return u !== null && w !== null && !u.some((k) => w.includes(k))
+      })
+      if (!apart) overlap(objects[x]!, objects[y]!)
     }
   }
 }

@@ -187,6 +187,11 @@ t.test('strict accepts what stays valid JSON and exclusive', async (t) => {
   accepts(t, union, true, 'a discriminated union')
   refuses(t, { ...union, $defs: { Cat: pet('cat', {}), Dog: pet('cat', {}) } }, true, 'unsupported_schema', 'oneOf', /alternatives 0 and 1/)
   accepts(t, { type: 'object', additionalProperties: { type: 'integer' } }, true, 'a map without properties')
+  const events = Array.from({ length: 40 }, (_, i) => obj({ type: { const: `event${i}` }, at: { type: 'integer' } }))
+  accepts(t, { oneOf: [{ type: 'null' }, { type: 'string' }, ...events] }, true, '40 objects told apart by one property, with a null and a string')
+  const untagged = Array.from({ length: 40 }, (_, i) => obj({ [`field${i}`]: { type: 'integer' } }))
+  refuses(t, { oneOf: untagged }, true, 'unsupported_schema', 'oneOf', /no required property whose const values tell them all apart/)
+  refuses(t, { oneOf: [...events.slice(0, 5), { type: 'object' }] }, true, 'unsupported_schema', 'oneOf', /alternatives 0 and 5 can both match/)
 })
 
 t.test('always refused: what the converter fails, crashes, hangs on, or turns into a grammar contradicting the schema', async (t) => {
@@ -405,6 +410,8 @@ t.test('checkJsonValueLimits: wire JSON refused before anything recursive sees i
   const exact = Buffer.byteLength(JSON.stringify(value))
   t.equal(errorOf(() => checkJsonValueLimits(value, 'v', { maxDepth: 5, maxBytes: exact })), null, 'exactly JSON.stringify\'s size')
   t.match(errorOf(() => checkJsonValueLimits(value, 'v', { maxDepth: 5, maxBytes: exact - 1 })), { code: 'invalid_parameter', param: 'v', message: /larger than/ })
+  t.equal(errorOf(() => checkJsonValueLimits('x'.repeat(JSON_VALUE_LIMITS.maxBytes - 2), 'v')), null, 'a string of 4 MiB with its quotes')
+  t.match(errorOf(() => checkJsonValueLimits('x'.repeat(JSON_VALUE_LIMITS.maxBytes - 1), 'v')), { message: /larger than 4194304 bytes/ })
   t.match(errorOf(() => checkJsonValueLimits({ a: 1n }, 'v')), { param: 'v.a', message: /bigint/ })
   t.match(errorOf(() => checkJsonValueLimits([Number.POSITIVE_INFINITY], 'v')), { param: 'v[0]' })
 })
