@@ -20,6 +20,7 @@ export type Fail = (code: ErrorCode, loc: JsonLoc | null, keyword: string | null
 
 const has = (o: JsonObject, k: string): boolean => Object.hasOwn(o, k)
 
+/** A string: the pattern if any, else a known format, else minLength/maxLength (the converter reads only one). */
 export function readString(node: SchemaNode, fail: Fail, strict: boolean): Reading {
   node.kind = 'string'
   const v = node.value
@@ -46,6 +47,7 @@ export function readString(node: SchemaNode, fail: Fail, strict: boolean): Readi
   return { reads, produces: new Set(['string']), why }
 }
 
+/** A pattern as the converter would take it: refused when invalid, past a limit, or (strict) not enforced. */
 function checkPattern(node: SchemaNode, pattern: string, fail: Fail, strict: boolean): void {
   if (pattern.length > MAX_PATTERN_LENGTH) fail('unsupported_schema', node.loc, 'pattern', `is longer than ${MAX_PATTERN_LENGTH} characters`)
   const verdict = analyzePattern(pattern)
@@ -66,6 +68,7 @@ function checkPattern(node: SchemaNode, pattern: string, fail: Fail, strict: boo
   node.repetitions = verdict.counts.reduce((a, b) => a + b, 0)
 }
 
+/** An integer: bounds rounded inwards; an exclusive bound counts only without its inclusive one. */
 export function readInteger(node: SchemaNode, fail: Fail): Reading {
   node.kind = 'integer'
   const v = node.value
