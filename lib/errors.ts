@@ -25,6 +25,7 @@ export const errorCodes = {
   unknown_parameter: { status: 400, type: 'invalid_request_error', description: 'a request field this endpoint does not know (never silently ignored)' },
   unsupported_parameter: { status: 400, type: 'invalid_request_error', description: 'a parameter this model or server does not support' },
   bad_request: { status: 400, type: 'invalid_request_error', description: 'the HTTP request is malformed (request line, headers, Content-Length, chunked framing)' },
+  unsupported_schema: { status: 400, type: 'invalid_request_error', description: 'a valid JSON schema that cannot become a grammar as asked: past a size limit, or (strict) a keyword the grammar would not enforce' },
   // authentication (401)
   invalid_api_key: { status: 401, type: 'authentication_error', description: 'missing or wrong bearer token' },
   // refused browser requests (403)
