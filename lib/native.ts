@@ -129,10 +129,141 @@ export interface NativeEmbedder {
   dispose(): void
 }
 
+/** A message as llama.cpp's chat layer takes it (common_chat_msg). Content is a string or text parts. */
+export interface NativeChatMessage {
+  role: string
+  content?: string | { type: 'text'; text: string }[] | null
+  reasoningContent?: string
+  /** `arguments` is the JSON text the model wrote; `id` as the client knows it */
+  toolCalls?: { id?: string; name: string; arguments: string }[]
+  toolCallId?: string
+  /** the tool's name on a `tool` message */
+  toolName?: string
+}
+
+export interface NativeChatTool {
+  name: string
+  description?: string
+  /** the JSON schema of the arguments, as JSON text; absent = no arguments */
+  parameters?: string
+}
+
+/** What ChatTemplates.apply() renders. Defaults as shown; lib/ bounds sizes and nesting before calling. */
+export interface NativeChatInput {
+  messages: NativeChatMessage[]
+  tools?: NativeChatTool[]
+  /** 'auto' (default): a lazy grammar starts at the template's tool-call marker; 'required': the grammar
+   * applies from the first token (a call must come); 'none': tools are described but no grammar is made */
+  toolChoice?: 'auto' | 'required' | 'none'
+  /** default false (the library's default; llama-server defaults to the template's capability) */
+  parallelToolCalls?: boolean
+  /** a JSON schema (as JSON text) the answer must follow: a non-lazy grammar that starts after the thinking */
+  jsonSchema?: string
+  /** 'auto' (default) extracts reasoning into reasoningContent where the template has it; 'none' leaves it in
+   * the content. 'deepseek' and 'deepseek-legacy' are llama-server's names, treated as 'auto' by the parsers. */
+  reasoningFormat?: 'none' | 'auto' | 'deepseek' | 'deepseek-legacy'
+  /** default true; templates that can think are told to (enable_thinking) */
+  enableThinking?: boolean
+  /** extra template variables, each value JSON text: { reasoning_effort: '"high"' } for gpt-oss */
+  chatTemplateKwargs?: Record<string, string>
+  /** default true (false when continuing) */
+  addGenerationPrompt?: boolean
+  /** continue the last (assistant) message instead of starting a new one: 'auto' picks reasoning or content */
+  continueFinalMessage?: 'none' | 'auto' | 'content' | 'reasoning'
+}
+
+export interface NativeGrammarTrigger {
+  /** token: `token` starts the grammar; word: the text `value` does; pattern: the regex `value` matches
+   * (a group's start is where the grammar starts); patternFull: the regex must match the whole output */
+  type: 'token' | 'word' | 'pattern' | 'patternFull'
+  value: string
+  /** -1 unless type is 'token' */
+  token: number
+}
+
+/** A parser's output so far (common_chat_msg). Tool call ids are '' unless the model wrote one. */
+export interface NativeChatMessageOut {
+  content: string
+  reasoningContent: string
+  toolCalls: { id: string; name: string; arguments: string }[]
+}
+
+/** One change (common_chat_msg_diff): a reasoning delta, a content delta, or a tool call's delta. */
+export interface NativeChatDiff {
+  reasoningDelta: string
+  contentDelta: string
+  /** -1 unless this diff is about a tool call */
+  toolCallIndex: number
+  /** set when the call is new or its id/name changed, '' otherwise */
+  toolCallId: string
+  toolCallName: string
+  toolCallArgumentsDelta: string
+}
+
+/** One generation's output through the template's parser. JS thread; parses synchronously. */
+export interface NativeChatParser {
+  /** Appends model output; returns the diffs since the last push. Partial text never fails (what cannot be
+   * placed yet waits). On the final push a strict parse that fails sets `error` (llama.cpp's reason) and the
+   * message keeps what was recognised (or becomes the whole output as content when nothing was); nothing
+   * streamed is taken back. Throws `chat_parser_finished` after the final push. */
+  push(text: string, isFinal: boolean): { diffs: NativeChatDiff[]; error: string }
+  message(): NativeChatMessageOut
+}
+
+/** What one apply() decided about the output; makes parsers (one per generated choice). */
+export interface NativeChatParserSpec {
+  /** echo: a continued message's prefilled part comes out in the first diff (default false, as llama-server) */
+  createParser(options?: { echo?: boolean }): NativeChatParser
+}
+
+export interface NativeChatApplied {
+  prompt: string
+  /** the library's name of the output format, e.g. 'peg-native', 'Content-only' */
+  format: string
+  /** GBNF to sample with ('' = none): a json_schema answer or the tool calls. Not a user grammar: prefill it
+   * with generationPrompt (NativeSamplerParams.grammarPrefill) */
+  grammar: string
+  /** the grammar applies only once a trigger fires */
+  grammarLazy: boolean
+  grammarTriggers: NativeGrammarTrigger[]
+  /** special tokens the output must keep as text (tool-call markers): render these tokens, not skip them */
+  preservedTokens: string[]
+  /** stop strings the template implies, beside the request's */
+  additionalStops: string[]
+  /** the text the template already put at the start of the answer (e.g. '<think>\n'): the parser expects
+   * it before the output, and a grammar prefill feeds it to the grammar */
+  generationPrompt: string
+  supportsThinking: boolean
+  thinkingStartTag: string
+  thinkingEndTags: string[]
+  parser: NativeChatParserSpec
+}
+
+export interface NativeChatTemplates {
+  /** the Jinja source in use */
+  readonly source: string
+  /** the model's separate tool-use template, when it has one (used whenever tools are given) */
+  readonly toolUseSource: string | null
+  readonly origin: 'model' | 'override' | 'chatml'
+  readonly modelHasTemplate: boolean
+  /** the library's capability probe (supportsTools, supportsToolCalls, supportsParallelToolCalls,
+   * supportsSystemRole, supportsReasoningEffort, supportsPreserveReasoning, supportsStringContent,
+   * supportsTypedContent, supportsObjectArguments) plus supportsThinking */
+  readonly caps: Readonly<Record<string, boolean>>
+  /** Renders on a worker thread. Rejects with invalid_parameter / invalid_json_schema (the field named) or
+   * chat_template_error. */
+  apply(input: NativeChatInput): Promise<NativeChatApplied>
+}
+
 export interface NativeAddon {
   loadModel(path: string, options: NativeModelOptions, onProgress?: (progress: number) => void): Promise<NativeModel>
   createContext(model: NativeModel, options: NativeContextOptions): Promise<NativeContext>
   createEmbedder(model: NativeModel, options: NativeEmbedderOptions): Promise<NativeEmbedder>
+  /** The model's chat template (or `override`: Jinja source, or 'chatml') through llama.cpp's chat layer;
+   * rejects with invalid_chat_template when it does not parse. */
+  createChatTemplates(model: NativeModel, override?: string): Promise<NativeChatTemplates>
+  /** JSON schema text to GBNF (llama.cpp's converter); throws invalid_json_schema */
+  jsonSchemaToGrammar(schema: string): string
   quantize(input: string, output: string, type: 'f16' | 'q8_0' | 'q4_0' | 'q4_k_m', threads?: number): Promise<void>
   /** 0 debug, 1 info, 2 warn, 3 error, 4 none (default) */
   setLogLevel(level: number): void

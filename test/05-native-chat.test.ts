@@ -1,0 +1,284 @@
+// The addon's chat layer (llama.cpp's common library): templates rendered with tools, JSON schemas and
+// reasoning options; output parsers streamed as diffs; JSON schema to GBNF. On the built-in model, with the
+// real templates of five families read from deps/llama.cpp/models/templates.
+import t, { type Test } from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { FALLBACK_CHAT_TEMPLATE, ChatTemplate, defaultModelPath, native } from '../lib/index.js'
+import type { NativeChatMessageOut, NativeChatParser, NativeChatTemplates, NativeModel } from '../lib/native.js'
+import { packageRoot } from '../lib/native.js'
+import { families, tools, type ExpectedMessage } from './fixtures/chat-outputs.js'
+import { loadModel } from './helpers.js'
+
+const templateDir = join(packageRoot, 'deps', 'llama.cpp', 'models', 'templates')
+const readTemplate = (file: string): string => readFileSync(join(templateDir, file), 'utf8')
+
+let nativeModel: NativeModel
+t.before(async () => {
+  nativeModel = await native.loadModel(defaultModelPath, {})
+})
+t.teardown(() => nativeModel.dispose())
+
+const question = [
+  { role: 'system', content: 'You are terse.' },
+  { role: 'user', content: 'What is the weather in Paris?' },
+]
+
+/** A small seeded generator, so a failing split can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let x = Math.imul(a ^ (a >>> 15), 1 | a)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Feeds `text` in random chunks of 1..maxChunk characters and rebuilds the message from the diffs alone. */
+function streamed(parser: NativeChatParser, text: string, seed: number, maxChunk = 7): { assembled: NativeChatMessageOut; error: string } {
+  const random = rng(seed)
+  const assembled: NativeChatMessageOut = { content: '', reasoningContent: '', toolCalls: [] }
+  let error = ''
+  for (let i = 0; i <= text.length; ) {
+    const n = 1 + Math.floor(random() * maxChunk)
+    const chunk = text.slice(i, i + n)
+    i += n
+    const last = i >= text.length
+    const out = parser.push(chunk, last)
+    error = out.error
+    for (const d of out.diffs) {
+      assembled.reasoningContent += d.reasoningDelta
+      assembled.content += d.contentDelta
+      if (d.toolCallIndex >= 0) {
+        const call = (assembled.toolCalls[d.toolCallIndex] ??= { id: '', name: '', arguments: '' })
+        if (d.toolCallName) call.name = d.toolCallName
+        if (d.toolCallId) call.id = d.toolCallId
+        call.arguments += d.toolCallArgumentsDelta
+      }
+    }
+    if (last) break
+  }
+  return { assembled, error }
+}
+
+function matchesExpected(t: Test, got: NativeChatMessageOut, expect: ExpectedMessage, what: string): void {
+  t.equal(got.content, expect.content, `${what}: content`)
+  t.equal(got.reasoningContent, expect.reasoningContent, `${what}: reasoning`)
+  t.equal(got.toolCalls.length, expect.toolCalls.length, `${what}: number of tool calls`)
+  expect.toolCalls.forEach((call, i) => {
+    const g = got.toolCalls[i]
+    t.equal(g?.name, call.name, `${what}: call ${i} name`)
+    t.same(JSON.parse(g?.arguments ?? 'null'), call.arguments, `${what}: call ${i} arguments`)
+    if (call.id) t.equal(g?.id, call.id, `${what}: call ${i} id`)
+  })
+}
+
+t.test('templates: the model has none, so ChatML; an override; a template that does not parse', async (t) => {
+  const chatml = await native.createChatTemplates(nativeModel)
+  t.equal(chatml.origin, 'chatml')
+  t.equal(chatml.modelHasTemplate, false)
+  t.match(chatml.source, /<\|im_start\|>/)
+  t.equal(chatml.toolUseSource, null)
+  t.equal(typeof chatml.caps.supportsTools, 'boolean')
+  const applied = await chatml.apply({ messages: question })
+  t.equal(applied.prompt, '<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nWhat is the weather in Paris?<|im_end|>\n<|im_start|>assistant\n')
+  t.equal(applied.generationPrompt, '<|im_start|>assistant\n')
+  t.equal(applied.grammar, '', 'no tools, no schema: no grammar')
+
+  // hearth's own fallback template renders the same through llama.cpp's Jinja engine as through @huggingface/jinja
+  const fallback = await native.createChatTemplates(nativeModel, FALLBACK_CHAT_TEMPLATE)
+  t.equal(fallback.origin, 'override')
+  const ours = new ChatTemplate(null, { bos: '<s>', eos: '</s>' }).render(question)
+  t.equal((await fallback.apply({ messages: question })).prompt, ours)
+
+  const broken = await native.createChatTemplates(nativeModel, '{% for m in messages %}{{ m.content }').catch((e: unknown) => e)
+  t.match(broken, { code: 'invalid_chat_template', message: /does not parse/ })
+})
+
+for (const family of families) {
+  t.test(`${family.name}: tools in the prompt, grammars, triggers`, async (t) => {
+    const templates = await native.createChatTemplates(nativeModel, readTemplate(family.template))
+    t.equal(templates.origin, 'override')
+    t.equal(templates.caps.supportsThinking, family.thinks, 'thinking capability')
+    const auto = await templates.apply({ messages: question, tools, toolChoice: 'auto', parallelToolCalls: true })
+    t.match(auto.prompt, /get_weather/, 'the prompt names the tool')
+    t.match(auto.prompt, /Get the current weather in a city/, 'the prompt describes the tool')
+    if (auto.grammar) {
+      t.equal(auto.grammarLazy, true, 'tool_choice auto: the grammar waits for a trigger')
+      t.ok(auto.grammarTriggers.length > 0, 'with triggers')
+    }
+    const required = await templates.apply({ messages: question, tools, toolChoice: 'required', parallelToolCalls: true })
+    t.not(required.grammar, '', 'tool_choice required: a grammar')
+    t.equal(required.grammarLazy, false, 'applied from the first token')
+    t.match(required.grammar, /get_weather/, 'the grammar knows the tools')
+    t.doesNotThrow(() => nativeModel.checkGrammar(required.grammar), 'llama.cpp parses the grammar')
+    const none = await templates.apply({ messages: question, tools, toolChoice: 'none' })
+    t.equal(none.grammar, '', 'tool_choice none: no grammar')
+    if (family.thinks) {
+      t.equal(auto.supportsThinking, true)
+      t.not(auto.thinkingStartTag, '')
+      t.ok(auto.thinkingEndTags.length > 0)
+    }
+  })
+
+  t.test(`${family.name}: parsing model output, streamed in random splits equals one shot`, async (t) => {
+    const templates = await native.createChatTemplates(nativeModel, readTemplate(family.template))
+    for (const c of family.cases) {
+      const applied = await templates.apply({ messages: question, tools: c.tools === false ? [] : tools, toolChoice: 'auto', parallelToolCalls: true })
+      const oneShot = applied.parser.createParser()
+      const final = oneShot.push(c.text, true)
+      t.equal(final.error, '', `${c.name}: parses`)
+      matchesExpected(t, oneShot.message(), c.expect, `${c.name}, one shot`)
+      for (let seed = 1; seed <= 8; seed++) {
+        const parser = applied.parser.createParser()
+        const { assembled, error } = streamed(parser, c.text, seed * 7919 + c.text.length, seed === 1 ? 1 : 9)
+        t.equal(error, '', `${c.name}, split ${seed}: no error`)
+        t.same(assembled, parser.message(), `${c.name}, split ${seed}: the diffs add up to the message`)
+        t.same(parser.message(), oneShot.message(), `${c.name}, split ${seed}: streamed equals one shot`)
+      }
+    }
+  })
+}
+
+t.test('parser edge cases: final failures fall back, nothing streamed is taken back, a finished parser refuses', async (t) => {
+  const templates = await native.createChatTemplates(nativeModel, readTemplate('Qwen-Qwen2.5-7B-Instruct.jinja'))
+  const applied = await templates.apply({ messages: question, tools, toolChoice: 'auto' })
+
+  // output cut off inside a tool call (max_tokens): the library's final parse is lenient at the end of the
+  // text, so the call comes out with the arguments written so far, as OpenAI reports a call cut by length
+  const cut = applied.parser.createParser()
+  cut.push('<tool_call>\n{"name": "get_weather", "arguments": {"ci', false)
+  t.same(cut.push('ty": "Par', true).error, '')
+  t.same(cut.message().toolCalls, [{ id: '', name: 'get_weather', arguments: '{"city": "Par' }])
+
+  // text the format does not allow after a call: the strict parse fails and says why
+  const call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+  const oneShot = applied.parser.createParser()
+  const failed = oneShot.push(`${call} and more`, true)
+  t.match(failed.error, /does not match/, 'the final parse reports why it failed')
+  t.same(oneShot.message(), { content: `${call} and more`, reasoningContent: '', toolCalls: [] }, 'one shot: nothing recognised, all of it is content')
+  const stream = applied.parser.createParser()
+  t.equal(stream.push(call, false).diffs[0]?.toolCallName, 'get_weather', 'streamed: the call went out')
+  const last = stream.push(' and more', true)
+  t.match(last.error, /does not match/)
+  t.same(last.diffs, [], 'nothing to add')
+  t.same(stream.message().toolCalls.map((c) => c.name), ['get_weather'], 'streamed: the call is not taken back')
+
+  t.throws(() => oneShot.push('more', true), { code: 'chat_parser_finished' })
+
+  // an empty output is an empty message
+  const empty = applied.parser.createParser()
+  t.same(empty.push('', true), { diffs: [], error: '' })
+  t.same(empty.message(), { content: '', reasoningContent: '', toolCalls: [] })
+})
+
+t.test('continuing the last assistant message: diffs start after the prefill unless echoed', async (t) => {
+  const templates = await native.createChatTemplates(nativeModel, readTemplate('Qwen-Qwen2.5-7B-Instruct.jinja'))
+  const applied = await templates.apply({
+    messages: [...question, { role: 'assistant', content: 'It is' }],
+    continueFinalMessage: 'content',
+  })
+  t.match(applied.prompt, /<\|im_start\|>assistant\nIt is$/, 'the prompt ends inside the assistant message')
+  const parser = applied.parser.createParser()
+  const out = parser.push(' sunny.', true)
+  t.equal(out.diffs.map((d) => d.contentDelta).join(''), ' sunny.')
+  t.equal(parser.message().content, 'It is sunny.')
+  const echo = applied.parser.createParser({ echo: true })
+  t.equal(echo.push(' sunny.', true).diffs.map((d) => d.contentDelta).join(''), 'It is sunny.')
+})
+
+t.test('bad input is a coded error naming the field, never a crash', async (t) => {
+  const templates = await native.createChatTemplates(nativeModel, readTemplate('Qwen-Qwen2.5-7B-Instruct.jinja'))
+  const rejects = async (input: unknown, code: string, message: RegExp, what: string) =>
+    t.match(await (templates as NativeChatTemplates).apply(input as never).then(() => null, (e: unknown) => e), { code, message }, what)
+  await rejects({ messages: 'hi' }, 'invalid_parameter', /messages must be an array/, 'messages not an array')
+  await rejects({ messages: [{ role: 1 }] }, 'invalid_parameter', /messages\[0\]\.role/, 'role not a string')
+  await rejects({ messages: [{ role: 'user', content: [{ type: 'image_url' }] }] }, 'invalid_parameter', /content\[0\]\.type/, 'non-text part')
+  await rejects({ messages: question, toolChoice: 'sometimes' }, 'invalid_parameter', /toolChoice must be one of/, 'tool choice')
+  await rejects({ messages: question, tools: [{ name: 'f', parameters: '{not json' }] }, 'invalid_json_schema', /tools\[0\]\.parameters/, 'tool schema not JSON')
+  await rejects({ messages: question, jsonSchema: '{"type": "object", "properties": 5}' }, 'invalid_json_schema', /jsonSchema/, 'schema out of the supported subset')
+  await rejects({ messages: question, chatTemplateKwargs: { reasoning_effort: 'high' } }, 'invalid_parameter', /chatTemplateKwargs\.reasoning_effort must be JSON/, 'kwargs not JSON')
+  await rejects({ messages: question, continueFinalMessage: 'content' }, 'invalid_parameter', /last message/, 'continuing a user message')
+
+  const raising = await native.createChatTemplates(nativeModel, "{{ raise_exception('roles must alternate') }}")
+  t.match(await raising.apply({ messages: question }).catch((e: unknown) => e), { code: 'chat_template_error', message: /roles must alternate/ })
+
+  t.throws(() => native.jsonSchemaToGrammar('{not json'), { code: 'invalid_json_schema' })
+  t.throws(() => native.jsonSchemaToGrammar('{"$ref": "#/$defs/missing"}'), { code: 'invalid_json_schema', message: /missing/ })
+})
+
+// A schema with nested objects, arrays, enums, $ref/$defs, anyOf and optional properties, bounded so the
+// built-in model's 256-token context holds any answer.
+const schema = {
+  $defs: { point: { type: 'object', properties: { x: { type: 'integer', minimum: 0, maximum: 99 }, y: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['x', 'y'] } },
+  type: 'object',
+  properties: {
+    name: { type: 'string', maxLength: 8 },
+    kind: { enum: ['book', 'verse', 'chapter'] },
+    at: { $ref: '#/$defs/point' },
+    tags: { type: 'array', items: { type: 'string', maxLength: 5 }, maxItems: 2 },
+    flag: { anyOf: [{ type: 'boolean' }, { type: 'null' }] },
+    note: { type: 'string', maxLength: 6 },
+  },
+  required: ['name', 'kind', 'at', 'flag'],
+  additionalProperties: false,
+}
+
+/** Checks `value` against the subset of JSON schema used above; returns the first problem, or ''. */
+function validate(value: unknown, s: Record<string, unknown>, root: Record<string, unknown>, path = '$'): string {
+  if (typeof s.$ref === 'string') return validate(value, (root.$defs as Record<string, Record<string, unknown>>)[s.$ref.split('/').pop()!]!, root, path)
+  if (Array.isArray(s.anyOf)) return s.anyOf.some((b) => validate(value, b, root, path) === '') ? '' : `${path}: matches no anyOf branch`
+  if (Array.isArray(s.enum)) return s.enum.includes(value) ? '' : `${path}: not in the enum`
+  switch (s.type) {
+    case 'null': return value === null ? '' : `${path}: not null`
+    case 'boolean': return typeof value === 'boolean' ? '' : `${path}: not a boolean`
+    case 'integer':
+      if (!Number.isInteger(value)) return `${path}: not an integer`
+      return (value as number) >= (s.minimum as number) && (value as number) <= (s.maximum as number) ? '' : `${path}: out of range`
+    case 'string':
+      if (typeof value !== 'string') return `${path}: not a string`
+      return s.maxLength === undefined || value.length <= (s.maxLength as number) ? '' : `${path}: too long`
+    case 'array': {
+      if (!Array.isArray(value)) return `${path}: not an array`
+      if (s.maxItems !== undefined && value.length > (s.maxItems as number)) return `${path}: too many items`
+      for (const [i, v] of value.entries()) {
+        const e = validate(v, s.items as Record<string, unknown>, root, `${path}[${i}]`)
+        if (e) return e
+      }
+      return ''
+    }
+    case 'object': {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return `${path}: not an object`
+      const props = s.properties as Record<string, Record<string, unknown>>
+      for (const key of (s.required as string[]) ?? []) if (!(key in value)) return `${path}: missing ${key}`
+      for (const [key, v] of Object.entries(value)) {
+        if (!props[key]) return `${path}: unexpected property ${key}`
+        const e = validate(v, props[key], root, `${path}.${key}`)
+        if (e) return e
+      }
+      return ''
+    }
+  }
+  return `${path}: unknown schema`
+}
+
+t.test('jsonSchemaToGrammar: the sampler accepts the grammar and greedy output follows the schema', async (t) => {
+  t.equal(validate({ name: 'x', kind: 'book', at: { x: 1, y: 2 }, flag: null }, schema, schema), '', 'the validator accepts a valid value')
+  t.not(validate({ name: 'x', kind: 'novel', at: { x: 1, y: 2 }, flag: null }, schema, schema), '', 'and refuses an invalid one')
+  const grammar = native.jsonSchemaToGrammar(JSON.stringify(schema))
+  t.match(grammar, /^root ::= /m)
+  t.doesNotThrow(() => nativeModel.checkGrammar(grammar), 'llama.cpp parses the grammar')
+
+  const model = await loadModel(t)
+  for (const prompt of ['It is a truth universally acknowledged', 'In the beginning', '{']) {
+    const seq = model.generate(prompt, { grammar, temperature: 0, maxTokens: 200 })
+    let text = ''
+    for await (const piece of seq) text += piece
+    const result = await seq.result
+    t.equal(result.finishReason, 'eos', `${JSON.stringify(prompt)}: the grammar completed (only end of generation was left)`)
+    let value: unknown
+    t.doesNotThrow(() => (value = JSON.parse(text)), `${JSON.stringify(prompt)}: the output is JSON: ${text}`)
+    t.equal(validate(value, schema, schema), '', `${JSON.stringify(prompt)}: the output follows the schema`)
+  }
+})
