@@ -110,13 +110,32 @@ Napi::Value ChatParser::push(const Napi::CallbackInfo & info) {
         return env.Undefined();
     }
     if (finished) return throw_error(env, "chat_parser_finished", "the parser already had its final push");
-    const bool is_final = info[1].ToBoolean();
-    text += info[0].As<Napi::String>().Utf8Value();
+    const bool        is_final = info[1].ToBoolean();
+    const std::string added    = info[0].As<Napi::String>().Utf8Value();
+    text += added;
+    for (char c : added) {
+        if (c == '[' || c == '{') {
+            if (++depth > chat_parser_max_depth) verbatim = true;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
 
     std::vector<common_chat_msg_diff> diffs;
     std::string                       error;
     common_chat_msg                   next;
-    if (!is_final) {
+    if (verbatim) {
+        // parsing this text could overflow the stack: pass it on as it is
+        finished = is_final;
+        if (is_final) error = "the output nests brackets deeper than " + std::to_string(chat_parser_max_depth) + " levels; the rest of it was passed through as content";
+        if (!added.empty()) {
+            common_chat_msg_diff d;
+            d.content_delta = added;
+            diffs.push_back(std::move(d));
+            msg.role = "assistant";
+            msg.content += added;
+        }
+    } else if (!is_final) {
         // text the parser cannot place yet (or that would take back streamed output) waits for more
         std::string ignored;
         if (parse_output(*spec, text, true, next, ignored) && !next.empty() && diff_messages(msg, next, diffs, ignored)) {

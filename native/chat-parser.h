@@ -9,6 +9,12 @@
 //                   last push; message() is the whole message so far.
 //
 // Threads: JS thread only (push parses synchronously: see the measurement in DEVELOPERS.md).
+//
+// Depth guard: the library's parser recurses once per level of JSON nesting in the output (about 2.5 KB of
+// stack a level: a tool call's arguments 4,000 brackets deep overflowed an 8 MB stack), and model output is
+// not bounded by any request check. So the parser counts unclosed [ and { (an upper bound of any nesting in
+// the text) and, past chat_parser_max_depth, stops interpreting: from that push on the text goes out verbatim
+// as content, and the final push reports why in `error`.
 // Lifetime: a parser keeps its spec alive; neither holds the model, the templates or a context.
 #pragma once
 
@@ -19,6 +25,10 @@
 
 #include <memory>
 #include <string>
+
+// Deepest bracket nesting the parser interprets (far below the crash point even on a 1 MB main-thread stack;
+// no real answer nests JSON this deep).
+constexpr int32_t chat_parser_max_depth = 128;
 
 struct chat_parser_spec {
     common_chat_parser_params params;          // format and generation prompt; its own arena copy stays empty
@@ -53,6 +63,8 @@ class ChatParser : public Napi::ObjectWrap<ChatParser> {
     std::string     text;             // everything pushed so far
     common_chat_msg msg;              // the message as of the last push
     bool            finished = false; // the final push happened
+    int32_t         depth    = 0;     // unclosed [ and { so far (closing ones past zero ignored)
+    bool            verbatim = false; // the depth guard tripped: text is passed through as content
 
   private:
     // push(text: string, isFinal: boolean) -> { diffs: ChatDiff[], error: string }
@@ -60,6 +72,7 @@ class ChatParser : public Napi::ObjectWrap<ChatParser> {
     //   The final push parses strictly. When that fails ("" otherwise) `error` holds the library's reason and
     //   the message falls back to what the lenient (streaming) parse recognised, or, when it recognised
     //   nothing, to the whole output as content: what was already streamed is never taken back.
+    //   Past the depth guard (above), text is content verbatim and the final push sets `error`.
     //   Throws `chat_parser_finished` when called after the final push.
     Napi::Value push(const Napi::CallbackInfo & info);
     // message() -> { content, reasoningContent, toolCalls: [{ id, name, arguments }] }

@@ -173,6 +173,28 @@ t.test('parser edge cases: final failures fall back, nothing streamed is taken b
   t.same(empty.message(), { content: '', reasoningContent: '', toolCalls: [] })
 })
 
+t.test('output nested deeper than the parser can safely recurse passes through as content', async (t) => {
+  const templates = await native.createChatTemplates(nativeModel, readTemplate('Qwen-Qwen2.5-7B-Instruct.jinja'))
+  const applied = await templates.apply({ messages: question, tools: [{ name: 'f', parameters: '{"type": "object", "properties": {"a": {}}}' }] })
+  const nested = (n: number) => `<tool_call>\n{"name": "f", "arguments": {"a": ${'['.repeat(n)}${']'.repeat(n)}}}\n</tool_call>`
+  const ok = applied.parser.createParser()
+  t.equal(ok.push(nested(100), true).error, '', '100 levels parse')
+  t.equal(ok.message().toolCalls[0]?.arguments, `{"a": ${'['.repeat(100)}${']'.repeat(100)}}`)
+
+  // 5,000 levels overflowed the stack inside llama.cpp's parser before the guard
+  const deep = applied.parser.createParser()
+  const text = nested(5000)
+  let content = ''
+  for (let i = 0; i < text.length; i += 1000) {
+    const last = i + 1000 >= text.length
+    const out = deep.push(text.slice(i, i + 1000), last)
+    content += out.diffs.map((d) => d.contentDelta).join('')
+    if (last) t.match(out.error, /deeper than 128 levels/, 'the final push says why')
+  }
+  t.ok(content.length > 0 && text.endsWith(content), 'from the push that went too deep, the text is content verbatim')
+  t.equal(deep.message().content, content)
+})
+
 t.test('continuing the last assistant message: diffs start after the prefill unless echoed', async (t) => {
   const templates = await native.createChatTemplates(nativeModel, readTemplate('Qwen-Qwen2.5-7B-Instruct.jinja'))
   const applied = await templates.apply({
