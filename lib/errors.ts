@@ -21,6 +21,7 @@ export const errorCodes = {
   context_length_exceeded: { status: 400, type: 'invalid_request_error', description: 'prompt plus max_tokens does not fit the context' },
   invalid_token: { status: 400, type: 'invalid_request_error', description: 'a token id is outside the vocabulary' },
   invalid_grammar: { status: 400, type: 'invalid_request_error', description: 'a grammar does not parse' },
+  grammar_too_complex: { status: 400, type: 'invalid_request_error', description: 'a grammar passes a size, nesting, rule, repetition or ambiguity limit (lib/grammar-limits.ts)' },
   invalid_input: { status: 400, type: 'invalid_request_error', description: 'an input cannot be processed as given' },
   unsupported_parameter: { status: 400, type: 'invalid_request_error', description: 'a parameter this model or server does not support' },
   invalid_json_schema: { status: 400, type: 'invalid_request_error', description: 'a JSON schema (response format or tool parameters) is not JSON, or not one llama.cpp can turn into a grammar' },

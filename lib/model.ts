@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os'
 import { basename, join } from 'node:path'
 import { ChatTemplate, type ChatMessage, type ChatRenderOptions } from './chat-template.js'
 import { HearthError, invalidParam, toHearthError } from './errors.js'
+import { checkGrammarLimits } from './grammar-limits.js'
 import {
   native,
   packageRoot,
@@ -206,12 +207,23 @@ export class Model {
   /** Queues validated parameters over prompt tokens (the server's entry point). */
   submit(prompt: Int32Array, params: SamplingParams, signal?: AbortSignal): Sequence {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
+    if (!(prompt instanceof Int32Array)) throw invalidParam('prompt', 'prompt tokens must be an Int32Array')
+    // the native step would refuse the batch later, where one bad request cannot be told from the others
+    const nVocab = this.facts.nVocab
+    for (let i = 0; i < prompt.length; i++) {
+      const token = prompt[i]!
+      if (token < 0 || token >= nVocab) {
+        throw new HearthError('invalid_token', `prompt token ${token} at index ${i} is outside the vocabulary (0..${nVocab - 1})`, 'prompt')
+      }
+    }
     for (const token of params.logitBias.keys()) {
       if (token < 0 || token >= this.facts.nVocab) {
         throw new HearthError('invalid_token', `logit_bias token ${token} is outside the vocabulary (0..${this.facts.nVocab - 1})`, 'logit_bias')
       }
     }
     if (params.grammar) {
+      // llama.cpp's grammar code recurses and copies without bounds: measure before it parses
+      checkGrammarLimits(params.grammar)
       try {
         this.#native.checkGrammar(params.grammar)
       } catch (err) {

@@ -89,9 +89,31 @@ export interface NativeSamplerParams {
   logitBias?: Float32Array
 }
 
+/** Per sampled entry of a step: how sampling went for that sequence (see `NativeStepResult.status`). */
+export const SampleStatus = {
+  /** the token was sampled and accepted into the sequence's sampler chain */
+  ok: 0,
+  /** the constraints (grammar, logit bias, ignore_eos) leave no candidate; nothing was accepted */
+  none: 1,
+  /** llama.cpp failed while sampling or accepting; `errors[k]` says why */
+  error: 2,
+} as const
+export type SampleStatus = (typeof SampleStatus)[keyof typeof SampleStatus]
+
+/**
+ * One step's samples. Sampling fails per sequence, never for the batch: entry k with status 1 (none) means the
+ * sequence cannot continue (e.g. its grammar is complete and only end-of-generation is allowed, which ignore_eos
+ * bans): end it normally, finish "stop". Status 2 (error) fails that sequence only; its sampler chain's state is
+ * unspecified, so set a new sampler before the slot is used again. For both, tokens[k] is -1 and nothing was
+ * accepted. Only a failure of llama_decode itself rejects the whole step.
+ */
 export interface NativeStepResult {
-  /** one sampled token per entry of sampleAt, in the same order */
+  /** one sampled token per entry of sampleAt, in the same order; -1 where status is not 0 */
   tokens: Int32Array
+  /** per entry: 0 ok, 1 nothing allowed, 2 error (SampleStatus) */
+  status: Int32Array
+  /** per entry: why sampling failed where status is 2, '' otherwise */
+  errors: string[]
   /** log-probability of each sampled token (NaN where not requested) */
   logprobs: Float32Array
   /** alternatives per sampled token: topIds/topLogprobs hold nTop entries per token */

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
+#include <string>
 
 seq_sampler::~seq_sampler() {
     if (chain) {
@@ -108,19 +110,35 @@ sampled_token sampler_sample(seq_sampler * s, const float * logits, int32_t n_vo
         out.id = (llama_token) (std::max_element(logits, logits + n_vocab) - logits);
         return out;
     }
-    scratch.resize(n_vocab);
-    for (int32_t i = 0; i < n_vocab; i++) {
-        scratch[i] = {i, logits[i], 0.0f};
-    }
-    llama_token_data_array cur = {scratch.data(), scratch.size(), -1, false};
-    llama_sampler_apply(s->chain, &cur);
-    if (cur.selected < 0 || cur.selected >= (int64_t) cur.size) {
-        // every candidate was removed (e.g. a grammar that cannot continue): fall back to the best raw logit
-        out.id = (llama_token) (std::max_element(logits, logits + n_vocab) - logits);
-    } else {
+    // llama.cpp's samplers throw (the grammar's accept: "unexpected empty grammar stack", allocation
+    // failures); on the decode thread an escaping exception would end the process
+    try {
+        scratch.resize(n_vocab);
+        for (int32_t i = 0; i < n_vocab; i++) {
+            scratch[i] = {i, logits[i], 0.0f};
+        }
+        llama_token_data_array cur = {scratch.data(), scratch.size(), -1, false};
+        llama_sampler_apply(s->chain, &cur);
+        // the grammar and the logit bias remove candidates by setting their logit to -inf; the selectors
+        // (greedy, dist) still pick one of them when nothing else is left, so a -inf pick means nothing is allowed
+        // (e.g. a completed grammar that allows only end-of-generation, banned by ignore_eos)
+        if (cur.selected < 0 || cur.selected >= (int64_t) cur.size || !(cur.data[cur.selected].logit > -INFINITY)) {
+            out.status = SAMPLE_NONE;
+            return out;
+        }
         out.id = cur.data[cur.selected].id;
+        llama_sampler_accept(s->chain, out.id);
+    } catch (const std::exception & e) {
+        out.id     = LLAMA_TOKEN_NULL;
+        out.status = SAMPLE_ERROR;
+        out.error  = std::string("sampling failed: ") + e.what();
+        return out;
+    } catch (...) {
+        out.id     = LLAMA_TOKEN_NULL;
+        out.status = SAMPLE_ERROR;
+        out.error  = "sampling failed with an unknown exception";
+        return out;
     }
-    llama_sampler_accept(s->chain, out.id);
     if (s->logprobs) {
         out.logprob = raw_logprobs(logits, n_vocab, out.id, s->n_top_logprobs, top_ids, top_logprobs);
     }

@@ -42,12 +42,23 @@ std::unique_ptr<seq_sampler> sampler_init(const sampler_params & params, const l
 // Feeds tokens (the prompt) to the repetition penalties only, not to the grammar.
 void sampler_accept_prompt(seq_sampler & s, const llama_token * tokens, size_t n);
 
-struct sampled_token {
-    llama_token id      = LLAMA_TOKEN_NULL;
-    float       logprob = 0.0f; // NaN unless logprobs were asked for
+// What sampling one position gave; `id` is meaningful only when `status` is sample_ok.
+enum sample_status : int32_t {
+    SAMPLE_OK      = 0,
+    SAMPLE_NONE    = 1, // the constraints (grammar, logit bias, ignore_eos) leave no candidate: nothing was accepted
+    SAMPLE_ERROR   = 2, // llama.cpp threw while sampling or accepting; `error` says why, the chain's state is unspecified
 };
 
-// Worker thread: no napi. Samples one token from `logits` (n_vocab floats), accepts it into the chain,
-// and writes n_top_logprobs alternatives (ids, logprobs; sorted, most likely first) when asked for.
+struct sampled_token {
+    llama_token   id      = LLAMA_TOKEN_NULL;
+    float         logprob = 0.0f; // NaN unless logprobs were asked for
+    sample_status status  = SAMPLE_OK;
+    std::string   error;          // empty unless status is SAMPLE_ERROR
+};
+
+// Worker thread: no napi; never throws. Samples one token from `logits` (n_vocab floats), accepts it into the
+// chain, and writes n_top_logprobs alternatives (ids, logprobs; sorted, most likely first) when asked for.
+// A token the chain rejected (its logit is -inf after the chain) is never accepted: that is SAMPLE_NONE.
+// After SAMPLE_NONE or SAMPLE_ERROR the sequence cannot go on with this chain (set a new one or end it).
 sampled_token sampler_sample(seq_sampler * s, const float * logits, int32_t n_vocab,
                              std::vector<llama_token_data> & scratch, int32_t * top_ids, float * top_logprobs);
