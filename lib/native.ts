@@ -84,9 +84,21 @@ export interface NativeSamplerParams {
   seed: number
   logprobs: boolean
   topLogprobs: number
+  /** a user's GBNF, applied from the first token (not together with a chat grammar) */
   grammar?: string
   /** [token, bias, token, bias, ...] */
   logitBias?: Float32Array
+  /** The output follows a chat template's format: pass the ChatTemplates.apply() result (these fields of it).
+   * Its grammar (if any) is fed `generationPrompt` first, since it starts with it (unless lazy: then it waits
+   * for a trigger; a trigger word that is one special token becomes a token trigger, and must be a preserved
+   * token). With thinking tags, llama.cpp's reasoning-budget sampler watches the thinking block: a lazy grammar
+   * does not fire inside it, and `reasoningBudget` bounds it. Refused (invalid_grammar) beside `grammar`. */
+  chat?: Pick<NativeChatApplied, 'grammar' | 'grammarLazy' | 'grammarTriggers' | 'preservedTokens' | 'generationPrompt' | 'thinkingStartTag' | 'thinkingEndTags'>
+  /** tokens allowed inside the thinking block before its end tag is forced; -1 (default) = unlimited. Needs
+   * `chat` with thinking tags. */
+  reasoningBudget?: number
+  /** text forced before the end tag when the budget runs out (default none) */
+  reasoningBudgetMessage?: string
 }
 
 /** Per sampled entry of a step: how sampling went for that sequence (see `NativeStepResult.status`). */
@@ -243,7 +255,7 @@ export interface NativeChatApplied {
   /** the library's name of the output format, e.g. 'peg-native', 'Content-only' */
   format: string
   /** GBNF to sample with ('' = none): a json_schema answer or the tool calls. Not a user grammar: prefill it
-   * with generationPrompt (NativeSamplerParams.grammarPrefill) */
+   * with generationPrompt (NativeSamplerParams.chat does) */
   grammar: string
   /** the grammar applies only once a trigger fires */
   grammarLazy: boolean

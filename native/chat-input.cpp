@@ -255,3 +255,51 @@ bool chat_input_read(const Napi::Object & o, common_chat_templates_inputs & in, 
 
     return true;
 }
+
+bool chat_sampler_read(const Napi::Object & o, sampler_chat_params & out, std::string & error) {
+    chat_input_error err;
+    field_reader     r{err};
+    auto             fail = [&]() {
+        error = err.message;
+        return false;
+    };
+    if (!r.opt_string(o, "grammar", "chat.grammar", out.grammar) || !r.opt_bool(o, "grammarLazy", "chat.grammarLazy", out.grammar_lazy) ||
+        !r.opt_string(o, "generationPrompt", "chat.generationPrompt", out.generation_prompt) ||
+        !r.opt_string(o, "thinkingStartTag", "chat.thinkingStartTag", out.thinking_start_tag)) {
+        return fail();
+    }
+    auto read_strings = [&](const char * key, std::vector<std::string> & list) {
+        Napi::Array a;
+        bool        present = false;
+        const std::string path = std::string("chat.") + key;
+        if (!r.opt_array(o, key, path, a, present)) return false;
+        for (uint32_t i = 0; present && i < a.Length(); i++) {
+            Napi::Value v = a.Get(i);
+            if (!v.IsString()) return r.bad_type(path + "[" + std::to_string(i) + "]", "a string");
+            list.push_back(v.As<Napi::String>().Utf8Value());
+        }
+        return true;
+    };
+    if (!read_strings("preservedTokens", out.preserved_tokens) || !read_strings("thinkingEndTags", out.thinking_end_tags)) return fail();
+    Napi::Array triggers;
+    bool        present = false;
+    if (!r.opt_array(o, "grammarTriggers", "chat.grammarTriggers", triggers, present)) return fail();
+    for (uint32_t i = 0; present && i < triggers.Length(); i++) {
+        const std::string      path = "chat.grammarTriggers[" + std::to_string(i) + "]";
+        Napi::Object           t;
+        int                    type = 0;
+        common_grammar_trigger trigger;
+        if (!r.element_object(triggers, i, path, t) || !r.opt_choice(t, "type", path + ".type", {"word", "pattern", "patternFull", "token"}, type) ||
+            !r.req_string(t, "value", path + ".value", trigger.value)) {
+            return fail();
+        }
+        trigger.type = type == 1 ? COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN
+                     : type == 2 ? COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL
+                     : type == 3 ? COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN
+                                 : COMMON_GRAMMAR_TRIGGER_TYPE_WORD;
+        Napi::Value token = t.Get("token");
+        trigger.token = token.IsNumber() ? token.As<Napi::Number>().Int32Value() : LLAMA_TOKEN_NULL;
+        out.grammar_triggers.push_back(std::move(trigger));
+    }
+    return true;
+}

@@ -11,6 +11,7 @@
 #include <napi.h>
 
 #include "chat.h"
+#include "sampler.h"
 
 #include <string>
 
@@ -25,3 +26,8 @@ bool chat_input_read(const Napi::Object & o, common_chat_templates_inputs & out,
 // Any thread. Parses `text` as JSON and converts it to the library's schema form; returns false and fills
 // `error` with the library's reason when it is not JSON or not a schema the library supports.
 bool chat_schema_check(const std::string & text, std::string & error);
+
+// JS thread. Reads NativeSamplerParams.chat (the grammar, grammarLazy, grammarTriggers, preservedTokens,
+// generationPrompt, thinkingStartTag and thinkingEndTags of a ChatTemplates.apply() result); false with the
+// field named in `error` when one has the wrong type.
+bool chat_sampler_read(const Napi::Object & o, sampler_chat_params & out, std::string & error);

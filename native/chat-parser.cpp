@@ -8,7 +8,7 @@
 
 Napi::Function ChatParserSpec::define(Napi::Env env) {
     return DefineClass(env, "ChatParserSpec", {
-        InstanceMethod<&ChatParserSpec::create_parser>("createParser"),
+        InstanceMethod<&ChatParserSpec::guarded<&ChatParserSpec::create_parser>>("createParser"),
     });
 }
 
@@ -47,8 +47,8 @@ Napi::Value ChatParserSpec::create_parser(const Napi::CallbackInfo & info) {
 
 Napi::Function ChatParser::define(Napi::Env env) {
     return DefineClass(env, "ChatParser", {
-        InstanceMethod<&ChatParser::push>("push"),
-        InstanceMethod<&ChatParser::message>("message"),
+        InstanceMethod<&ChatParser::guarded<&ChatParser::push>>("push"),
+        InstanceMethod<&ChatParser::guarded<&ChatParser::message>>("message"),
     });
 }
 

@@ -21,6 +21,7 @@
 #include <napi.h>
 
 #include "chat.h"
+#include "common.h" // hearth's: guard_js
 #include "peg-parser.h"
 
 #include <memory>
@@ -47,6 +48,12 @@ class ChatParserSpec : public Napi::ObjectWrap<ChatParserSpec> {
 
     std::shared_ptr<const chat_parser_spec> spec;
 
+    // every method registered with DefineClass runs through guard_js (common.h)
+    template <Napi::Value (ChatParserSpec::*M)(const Napi::CallbackInfo &)>
+    Napi::Value guarded(const Napi::CallbackInfo & info) {
+        return guard_js(info.Env(), [&] { return (this->*M)(info); });
+    }
+
   private:
     // createParser({ echo?: boolean }) -> ChatParser. With echo, a continued message's prefilled part is
     // part of the first diff; without (the default, as llama-server), diffs start after it.
@@ -65,6 +72,12 @@ class ChatParser : public Napi::ObjectWrap<ChatParser> {
     bool            finished = false; // the final push happened
     int32_t         depth    = 0;     // unclosed [ and { so far (closing ones past zero ignored)
     bool            verbatim = false; // the depth guard tripped: text is passed through as content
+
+    // every method registered with DefineClass runs through guard_js (common.h)
+    template <Napi::Value (ChatParser::*M)(const Napi::CallbackInfo &)>
+    Napi::Value guarded(const Napi::CallbackInfo & info) {
+        return guard_js(info.Env(), [&] { return (this->*M)(info); });
+    }
 
   private:
     // push(text: string, isFinal: boolean) -> { diffs: ChatDiff[], error: string }

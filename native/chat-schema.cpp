@@ -8,7 +8,7 @@
 #include <exception>
 #include <string>
 
-Napi::Value json_schema_to_grammar_export(const Napi::CallbackInfo & info) {
+static Napi::Value json_schema_to_grammar_impl(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     if (!info[0].IsString()) {
         Napi::TypeError::New(env, "schema must be a string").ThrowAsJavaScriptException();
@@ -24,4 +24,8 @@ Napi::Value json_schema_to_grammar_export(const Napi::CallbackInfo & info) {
         return throw_error(env, "invalid_json_schema", "the JSON schema cannot be turned into a grammar");
     }
     return Napi::String::New(env, grammar);
+}
+
+Napi::Value json_schema_to_grammar_export(const Napi::CallbackInfo & info) {
+    return guard_js(info.Env(), [&] { return json_schema_to_grammar_impl(info); });
 }

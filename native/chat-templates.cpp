@@ -71,6 +71,18 @@ class create_templates_worker : public Napi::AsyncWorker {
     }
 
     void OnOK() override {
+        std::string error;
+        if (!try_run([&] { resolve(); }, error)) {
+            deferred.Reject(make_error(Env(), "internal_error", "createChatTemplates could not report: " + error).Value());
+        }
+    }
+
+    void OnError(const Napi::Error & err) override {
+        deferred.Reject(make_error(Env(), "invalid_chat_template", err.Message()).Value());
+    }
+
+  private:
+    void resolve() {
         Napi::Env    env = Env();
         auto *       holder = new std::shared_ptr<const common_chat_templates>(tmpls);
         Napi::Object obj    = addon_data(env)->chat_templates_ctor.New({Napi::External<std::shared_ptr<const common_chat_templates>>::New(
@@ -85,11 +97,6 @@ class create_templates_worker : public Napi::AsyncWorker {
         deferred.Resolve(obj);
     }
 
-    void OnError(const Napi::Error & err) override {
-        deferred.Reject(make_error(Env(), "invalid_chat_template", err.Message()).Value());
-    }
-
-  private:
     Napi::Object caps_to_js(Napi::Env env) const {
         Napi::Object o = Napi::Object::New(env);
         for (const auto & [name, value] : caps) o.Set(camel_case(name), value);
@@ -110,6 +117,10 @@ class create_templates_worker : public Napi::AsyncWorker {
 };
 
 Napi::Value ChatTemplates::create(const Napi::CallbackInfo & info) {
+    return guard_js(info.Env(), [&] { return create_impl(info); });
+}
+
+Napi::Value ChatTemplates::create_impl(const Napi::CallbackInfo & info) {
     Napi::Env   env = info.Env();
     Napi::Value m   = info[0];
     if (!m.IsObject() || !m.As<Napi::Object>().InstanceOf(addon_data(env)->model_ctor.Value())) {
@@ -131,7 +142,7 @@ Napi::Value ChatTemplates::create(const Napi::CallbackInfo & info) {
 
 Napi::Function ChatTemplates::define(Napi::Env env) {
     return DefineClass(env, "ChatTemplates", {
-        InstanceMethod<&ChatTemplates::apply>("apply"),
+        InstanceMethod<&ChatTemplates::guarded<&ChatTemplates::apply>>("apply"),
     });
 }
 
@@ -186,6 +197,18 @@ class apply_worker : public Napi::AsyncWorker {
     }
 
     void OnOK() override {
+        std::string error;
+        if (!try_run([&] { resolve(); }, error)) {
+            deferred.Reject(make_error(Env(), "internal_error", "apply could not report: " + error).Value());
+        }
+    }
+
+    void OnError(const Napi::Error & err) override {
+        deferred.Reject(make_error(Env(), code, err.Message()).Value());
+    }
+
+  private:
+    void resolve() {
         Napi::Env    env = Env();
         Napi::Object o   = Napi::Object::New(env);
         o.Set("prompt", out.prompt);
@@ -212,11 +235,6 @@ class apply_worker : public Napi::AsyncWorker {
         deferred.Resolve(o);
     }
 
-    void OnError(const Napi::Error & err) override {
-        deferred.Reject(make_error(Env(), code, err.Message()).Value());
-    }
-
-  private:
     void fail(const std::string & what) {
         // the library wraps every failure of its parser generation in one invalid_argument; a schema it
         // cannot turn into a grammar is the request's fault and named as such

@@ -25,6 +25,7 @@
 #include <napi.h>
 
 #include "chat.h"
+#include "common.h" // hearth's: guard_js
 
 #include <memory>
 
@@ -33,10 +34,17 @@ class ChatTemplates : public Napi::ObjectWrap<ChatTemplates> {
     static Napi::Function define(Napi::Env env);
 
     static Napi::Value create(const Napi::CallbackInfo & info);
+    static Napi::Value create_impl(const Napi::CallbackInfo & info);
 
     explicit ChatTemplates(const Napi::CallbackInfo & info);
 
     std::shared_ptr<const common_chat_templates> tmpls;
+
+    // every method registered with DefineClass runs through guard_js (common.h)
+    template <Napi::Value (ChatTemplates::*M)(const Napi::CallbackInfo &)>
+    Napi::Value guarded(const Napi::CallbackInfo & info) {
+        return guard_js(info.Env(), [&] { return (this->*M)(info); });
+    }
 
   private:
     Napi::Value apply(const Napi::CallbackInfo & info);

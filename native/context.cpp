@@ -1,6 +1,7 @@
 #include "context.h"
 
 #include "addon.h"
+#include "chat-input.h"
 #include "common.h"
 #include "context-worker.h"
 #include "decode-thread.h"
@@ -117,7 +118,7 @@ struct step_job {
                 t.status = SAMPLE_ERROR;
                 t.error  = "no logits for batch index " + std::to_string(idx) + ": " + log_take_errors();
             } else {
-                t = sampler_sample(c->samplers[seqs[idx]].get(), logits, n_vocab, c->scratch,
+                t = sampler_sample(c->samplers[seqs[idx]].get(), c->ctx, idx, logits, n_vocab,
                                    out_top_ids.data() + k * n_top, out_top_logprobs.data() + k * n_top);
             }
             out_tokens[k]   = t.status == SAMPLE_OK ? t.id : LLAMA_TOKEN_NULL;
@@ -304,7 +305,8 @@ Napi::Value Context::facts(const Napi::CallbackInfo & info) {
     return o;
 }
 
-// setSampler(seq, params | null, promptTokens?: Int32Array): params as in lib/native.ts SamplerParams;
+// setSampler(seq, params | null, promptTokens?: Int32Array): params as in lib/native.ts SamplerParams (with
+// `chat`, the grammar, triggers, generation prompt and thinking tags of a ChatTemplates.apply() result);
 // promptTokens are fed to the repetition penalties.
 Napi::Value Context::set_sampler(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
@@ -341,8 +343,18 @@ Napi::Value Context::set_sampler(const Napi::CallbackInfo & info) {
             p.logit_bias.push_back({tok, b[i + 1]});
         }
     }
+    Napi::Value chat = o.Get("chat");
+    if (!chat.IsUndefined() && !chat.IsNull()) {
+        std::string chat_error;
+        if (!chat.IsObject() || !chat_sampler_read(chat.As<Napi::Object>(), p.chat, chat_error)) {
+            return throw_error(env, "invalid_parameter", chat_error.empty() ? "chat must be an object" : chat_error);
+        }
+        p.has_chat = true;
+    }
+    p.reasoning_budget         = std::max(-1, opt_int(o, "reasoningBudget", -1));
+    p.reasoning_budget_message = opt_str(o, "reasoningBudgetMessage", "");
     std::string error;
-    std::unique_ptr<seq_sampler> s = sampler_init(p, model->vocab, (int32_t) llama_n_ctx(ctx), error);
+    std::unique_ptr<seq_sampler> s = sampler_init(p, model->model, (int32_t) llama_n_ctx(ctx), error);
     if (!s) return throw_error(env, "invalid_grammar", error);
     if (info[2].IsTypedArray()) {
         std::vector<int32_t> prompt;

@@ -42,7 +42,6 @@ class Context : public Napi::ObjectWrap<Context> {
     std::shared_ptr<model_handle>             model;
     llama_context *                           ctx = nullptr;
     std::vector<std::unique_ptr<seq_sampler>> samplers; // one per sequence, null = greedy
-    std::vector<llama_token_data>             scratch;  // worker thread: candidates for sampling
     llama_batch                               batch = {};
     int32_t                                   n_batch = 0;
     int32_t                                   n_seq_max = 0;
