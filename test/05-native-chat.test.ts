@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FALLBACK_CHAT_TEMPLATE, ChatTemplate, defaultModelPath, native } from '../lib/index.js'
-import type { NativeChatMessageOut, NativeChatParser, NativeChatTemplates, NativeModel } from '../lib/native.js'
+import type { NativeChatMessageOut, NativeChatParser, NativeChatTemplates, NativeContext, NativeModel, NativeSamplerParams } from '../lib/native.js'
 import { packageRoot } from '../lib/native.js'
 import { families, tools, type ExpectedMessage } from './fixtures/chat-outputs.js'
 import { loadModel } from './helpers.js'
@@ -303,4 +303,104 @@ t.test('jsonSchemaToGrammar: the sampler accepts the grammar and greedy output f
     t.doesNotThrow(() => (value = JSON.parse(text)), `${JSON.stringify(prompt)}: the output is JSON: ${text}`)
     t.equal(validate(value, schema, schema), '', `${JSON.stringify(prompt)}: the output follows the schema`)
   }
+})
+
+// Sampling with a chat template's result, on the native context directly (the library does not use `chat` yet).
+const greedy: NativeSamplerParams = {
+  temperature: 0, topK: 40, topP: 1, minP: 0, repeatPenalty: 1, repeatLastN: 64, presencePenalty: 0, frequencyPenalty: 0, seed: 1, logprobs: false, topLogprobs: 0,
+}
+
+/** Greedy generation on sequence 0 until end of generation, a sampling status other than ok, or `maxTokens`. */
+async function generate(ctx: NativeContext, prompt: Int32Array, params: NativeSamplerParams, maxTokens: number) {
+  ctx.seqRemove(0)
+  ctx.setSampler(0, params, prompt)
+  const eog = new Set(nativeModel.eogTokens())
+  const tokens: number[] = []
+  let res = await ctx.step(prompt, Int32Array.from(prompt, (_, i) => i), new Int32Array(prompt.length), Int32Array.of(prompt.length - 1))
+  let pos = prompt.length
+  while (res.status[0] === 0 && !eog.has(res.tokens[0]!) && tokens.length < maxTokens) {
+    tokens.push(res.tokens[0]!)
+    res = await ctx.step(Int32Array.of(res.tokens[0]!), Int32Array.of(pos++), Int32Array.of(0), Int32Array.of(0))
+  }
+  const ended = res.status[0] === 0 && eog.has(res.tokens[0]!)
+  return { tokens, text: nativeModel.detokenize(Int32Array.from(tokens), false, false), ended, status: res.status[0], error: res.errors[0] }
+}
+
+const boundedTools = [
+  { name: 'get_weather', description: 'Get the current weather in a city', parameters: JSON.stringify({ type: 'object', properties: { city: { type: 'string', maxLength: 12 } }, required: ['city'] }) },
+  { name: 'add', description: 'Add two integers', parameters: JSON.stringify({ type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'b'] }) },
+]
+
+t.test('chat grammars on the built-in model: prefilled with the generation prompt; required forbids ending without a call; a JSON schema answer', async (t) => {
+  // the templates' tool descriptions make prompts longer than the model's 256 trained positions: the output is
+  // nonsense past them, but the grammar still decides its shape, which is what is tested
+  const ctx = await native.createContext(nativeModel, { nCtx: 2048, nSeqMax: 1, nBatch: 2048, threads: 1 })
+  t.teardown(() => ctx.dispose())
+  const eos = nativeModel.facts().eos
+  const wantsToEnd = { ...greedy, logitBias: Float32Array.of(eos, 50) }
+  for (const family of families) {
+    const templates = await native.createChatTemplates(nativeModel, readTemplate(family.template))
+    // In this llama.cpp, 'required' lets a model write text before its call (the grammar runs "anything until
+    // the call marker, then calls"), but never lets it end without one; 'auto' (lazy) lets it end at once.
+    const auto = await templates.apply({ messages: question, tools: boundedTools, toolChoice: 'auto' })
+    const required = await templates.apply({ messages: question, tools: boundedTools, toolChoice: 'required' })
+    const autoOut = await generate(ctx, nativeModel.tokenize(auto.prompt, false, true), { ...wantsToEnd, chat: auto }, 5)
+    t.same([autoOut.ended, autoOut.tokens.length], [true, 0], `${family.name}: auto: the model may end at once`)
+    const requiredOut = await generate(ctx, nativeModel.tokenize(required.prompt, false, true), { ...wantsToEnd, chat: required }, 5)
+    t.equal(requiredOut.status, 0, `${family.name}: required: sampling goes on ${requiredOut.error}`)
+    t.same([requiredOut.ended, requiredOut.tokens.length], [false, 5], `${family.name}: required: the model cannot end before a call`)
+
+    const schema = JSON.parse(boundedTools[0]!.parameters)
+    const answer = await templates.apply({ messages: question, jsonSchema: JSON.stringify(schema) })
+    t.equal(answer.grammarLazy, false)
+    // The grammar starts with the generation prompt and includes the thinking block; the sampler feeds it the
+    // generation prompt (were it not, the output would repeat it and not parse). gpt-oss's grammar opens with an
+    // analysis channel of free text this model never closes, and its channel tags are no tokens of this
+    // vocabulary, so the reasoning budget cannot see them: its answer is not generated here.
+    if (family.template.includes('gpt-oss')) continue
+    const out = await generate(ctx, nativeModel.tokenize(answer.prompt, false, true), { ...greedy, chat: answer }, 300)
+    t.equal(out.ended, true, `${family.name}: the JSON answer completed (${out.error || out.text})`)
+    const parser = answer.parser.createParser()
+    t.equal(parser.push(out.text, true).error, '', `${family.name}: the answer parses: ${JSON.stringify(out.text)}`)
+    let value: unknown
+    t.doesNotThrow(() => (value = JSON.parse(parser.message().content)), `${family.name}: the content is JSON: ${parser.message().content}`)
+    t.equal(validate(value, schema, schema), '', `${family.name}: it follows the schema`)
+  }
+})
+
+t.test('lazy grammar: a trigger token starts it, but not inside the thinking block; the reasoning budget forces the end tag', async (t) => {
+  const ctx = await native.createContext(nativeModel, { nCtx: 256, nSeqMax: 1, threads: 1 })
+  t.teardown(() => ctx.dispose())
+  // this model's vocabulary: "Lord", "end" and "the" are single tokens (with a leading space when rendered)
+  const [lord, end, the] = ['Lord', 'end', 'the'].map((w) => nativeModel.tokenize(w, false, true))
+  t.same([lord!.length, end!.length, the!.length], [1, 1, 1])
+  const prompt = nativeModel.tokenize('It is a truth universally acknowledged, said the Lord', true, false)
+  const free = await generate(ctx, prompt, greedy, 12)
+  t.equal(free.tokens[2], the![0], 'unconstrained, the third token is " the"')
+
+  const chat = {
+    grammar: 'root ::= " the" [A-Z ,]{0,30} "."',
+    grammarLazy: true,
+    grammarTriggers: [{ type: 'word' as const, value: 'the', token: -1 }],
+    preservedTokens: [] as string[],
+    generationPrompt: '',
+    thinkingStartTag: '',
+    thinkingEndTags: [] as string[],
+  }
+  t.throws(() => ctx.setSampler(0, { ...greedy, chat }), { code: 'invalid_grammar', message: /one token but not a preserved token/ }, 'a one-token trigger word must be preserved, as llama-server requires')
+  chat.preservedTokens = ['the']
+
+  const lazy = await generate(ctx, prompt, { ...greedy, chat }, 60)
+  t.equal(lazy.ended, true, `the grammar completed: ${lazy.error || lazy.text}`)
+  t.same(lazy.tokens.slice(0, 3), free.tokens.slice(0, 3), 'free until the trigger')
+  t.match(lazy.text, /^, and the[A-Z ,]{0,30}\.$/, `from the trigger on, the grammar: ${JSON.stringify(lazy.text)}`)
+
+  // the generation prompt ends in the start tag, so the thinking block is open when generation starts
+  const thinking = { ...chat, generationPrompt: 'said the Lord', thinkingStartTag: 'Lord', thinkingEndTags: ['end'] }
+  const budget = await generate(ctx, prompt, { ...greedy, chat: thinking, reasoningBudget: 3 }, 60)
+  t.equal(budget.status, 0, budget.error)
+  t.same(budget.tokens.slice(0, 3), free.tokens.slice(0, 3), 'three free tokens of thinking, " the" among them')
+  t.equal(budget.tokens[3], end![0], 'then the budget forces the end tag')
+  t.equal(budget.ended, true, `after the thinking, the next " the" started the grammar: ${JSON.stringify(budget.text)}`)
+  t.match(budget.text, /^, and the end.*? the[A-Z ,]{0,30}\.$/s, JSON.stringify(budget.text))
 })
