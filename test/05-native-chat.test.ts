@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { FALLBACK_CHAT_TEMPLATE, ChatTemplate, defaultModelPath, native } from '../lib/index.js'
 import type { NativeChatMessageOut, NativeChatParser, NativeChatTemplates, NativeContext, NativeModel, NativeSamplerParams } from '../lib/native.js'
 import { packageRoot } from '../lib/native.js'
+import { checkGrammarLimits } from '../lib/grammar-limits.js'
 import { families, tools, type ExpectedMessage } from './fixtures/chat-outputs.js'
 import { loadModel } from './helpers.js'
 
@@ -113,6 +114,7 @@ for (const family of families) {
     t.equal(required.grammarLazy, false, 'applied from the first token')
     t.match(required.grammar, /get_weather/, 'the grammar knows the tools')
     t.doesNotThrow(() => nativeModel.checkGrammar(required.grammar), 'llama.cpp parses the grammar')
+    t.doesNotThrow(() => checkGrammarLimits(required.grammar), "within the request grammars' limits")
     const none = await templates.apply({ messages: question, tools, toolChoice: 'none' })
     t.equal(none.grammar, '', 'tool_choice none: no grammar')
     if (family.thinks) {
