@@ -200,7 +200,7 @@ export interface NativeChatInput {
   enableThinking?: boolean
   /** extra template variables, each value JSON text: { reasoning_effort: '"high"' } for gpt-oss */
   chatTemplateKwargs?: Record<string, string>
-  /** default true (false when continuing) */
+  /** default true; false (or absent) when continuing */
   addGenerationPrompt?: boolean
   /** continue the last (assistant) message instead of starting a new one: 'auto' picks reasoning or content */
   continueFinalMessage?: 'none' | 'auto' | 'content' | 'reasoning'

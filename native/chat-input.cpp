@@ -233,6 +233,9 @@ bool chat_input_read(const Napi::Object & o, common_chat_templates_inputs & in, 
         if (!in.messages.back().tool_calls.empty()) {
             return r.fail("invalid_parameter", "continueFinalMessage cannot continue an assistant message with tool calls");
         }
+        if (o.Get("addGenerationPrompt").IsBoolean() && in.add_generation_prompt) {
+            return r.fail("invalid_parameter", "addGenerationPrompt and continueFinalMessage cannot both be set");
+        }
         in.add_generation_prompt = false;
     }
 

@@ -224,6 +224,7 @@ t.test('bad input is a coded error naming the field, never a crash', async (t) =
   await rejects({ messages: question, jsonSchema: '{"type": "object", "properties": 5}' }, 'invalid_json_schema', /jsonSchema/, 'schema out of the supported subset')
   await rejects({ messages: question, chatTemplateKwargs: { reasoning_effort: 'high' } }, 'invalid_parameter', /chatTemplateKwargs\.reasoning_effort must be JSON/, 'kwargs not JSON')
   await rejects({ messages: question, continueFinalMessage: 'content' }, 'invalid_parameter', /last message/, 'continuing a user message')
+  await rejects({ messages: [...question, { role: 'assistant', content: 'It' }], continueFinalMessage: 'auto', addGenerationPrompt: true }, 'invalid_parameter', /cannot both be set/, 'continuing and a generation prompt')
 
   const raising = await native.createChatTemplates(nativeModel, "{{ raise_exception('roles must alternate') }}")
   t.match(await raising.apply({ messages: question }).catch((e: unknown) => e), { code: 'chat_template_error', message: /roles must alternate/ })
