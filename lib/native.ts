@@ -186,12 +186,14 @@ export interface NativeChatTool {
 export interface NativeChatInput {
   messages: NativeChatMessage[]
   tools?: NativeChatTool[]
-  /** 'auto' (default): a lazy grammar starts at the template's tool-call marker; 'required': the grammar
-   * applies from the first token (a call must come); 'none': tools are described but no grammar is made */
+  /** 'auto' (default): a lazy grammar starts at the template's tool-call marker (when the template has one);
+   * 'required': the grammar applies from the first token and cannot end before a call, though in this llama.cpp
+   * it lets text come before the call marker; 'none': tools are described but no grammar is made */
   toolChoice?: 'auto' | 'required' | 'none'
   /** default false (the library's default; llama-server defaults to the template's capability) */
   parallelToolCalls?: boolean
-  /** a JSON schema (as JSON text) the answer must follow: a non-lazy grammar that starts after the thinking */
+  /** a JSON schema (as JSON text) the answer must follow: a grammar (not lazy) that includes the template's
+   * optional thinking block before the answer */
   jsonSchema?: string
   /** 'auto' (default) extracts reasoning into reasoningContent where the template has it; 'none' leaves it in
    * the content. 'deepseek' and 'deepseek-legacy' are llama-server's names, treated as 'auto' by the parsers. */
@@ -234,7 +236,8 @@ export interface NativeChatDiff {
   toolCallArgumentsDelta: string
 }
 
-/** One generation's output through the template's parser. JS thread; parses synchronously. */
+/** One generation's output through the template's parser. JS thread; parses synchronously, the whole output
+ * each push (push once per step). Push whole code points: a lone surrogate becomes U+FFFD. */
 export interface NativeChatParser {
   /** Appends model output; returns the diffs since the last push. Partial text never fails (what cannot be
    * placed yet waits). On the final push a strict parse that fails sets `error` (llama.cpp's reason) and the

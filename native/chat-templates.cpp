@@ -53,7 +53,7 @@ class create_templates_worker : public Napi::AsyncWorker {
             common_chat_templates_ptr t = common_chat_templates_init(model->model, override_src);
             tmpls = std::shared_ptr<const common_chat_templates>(t.release(), common_chat_templates_free);
             origin = !override_src.empty() && override_src != "chatml" ? "override"
-                   : override_src.empty() && model_src                  ? "model"
+                   : override_src.empty() && model_has_template         ? "model"
                                                                         : "chatml";
             source          = common_chat_templates_source(tmpls.get());
             tool_use_source = common_chat_templates_source(tmpls.get(), "tool_use");
