@@ -21,11 +21,14 @@ export const errorCodes = {
   context_length_exceeded: { status: 400, type: 'invalid_request_error', description: 'prompt plus max_tokens does not fit the context' },
   invalid_token: { status: 400, type: 'invalid_request_error', description: 'a token id is outside the vocabulary' },
   invalid_grammar: { status: 400, type: 'invalid_request_error', description: 'a grammar does not parse' },
+  grammar_too_complex: { status: 400, type: 'invalid_request_error', description: 'a grammar passes a size, nesting, rule, repetition or ambiguity limit (lib/grammar-limits.ts)' },
   invalid_input: { status: 400, type: 'invalid_request_error', description: 'an input cannot be processed as given' },
   unknown_parameter: { status: 400, type: 'invalid_request_error', description: 'a request field this endpoint does not know (never silently ignored)' },
   unsupported_parameter: { status: 400, type: 'invalid_request_error', description: 'a parameter this model or server does not support' },
   bad_request: { status: 400, type: 'invalid_request_error', description: 'the HTTP request is malformed (request line, headers, Content-Length, chunked framing)' },
   unsupported_schema: { status: 400, type: 'invalid_request_error', description: 'a valid JSON schema that cannot become a grammar as asked: past a size limit, or (strict) a keyword the grammar would not enforce' },
+  invalid_json_schema: { status: 400, type: 'invalid_request_error', description: 'a JSON schema (response format or tool parameters) is not JSON, or not one llama.cpp can turn into a grammar' },
+  chat_template_error: { status: 400, type: 'invalid_request_error', description: 'the chat template failed on these messages or options (it raised an error, or no parser or grammar can be built for them)' },
   // authentication (401)
   invalid_api_key: { status: 401, type: 'authentication_error', description: 'missing or wrong bearer token' },
   // refused browser requests (403)
@@ -62,6 +65,8 @@ export const errorCodes = {
   context_busy: { status: 500, type: 'server_error', description: 'a native call raced a decode step (a bug)' },
   invalid_batch: { status: 500, type: 'server_error', description: 'the scheduler built an invalid batch (a bug)' },
   invalid_sequence: { status: 500, type: 'server_error', description: 'a sequence id outside the context (a bug)' },
+  invalid_chat_template: { status: 500, type: 'server_error', description: "the chat template (the model's or the configured override) does not parse" },
+  chat_parser_finished: { status: 500, type: 'server_error', description: 'a chat output parser was fed after its final text (a bug)' },
   invalid_options: { status: 400, type: 'invalid_request_error', description: 'native options out of range' },
   decode_failed: { status: 500, type: 'server_error', description: 'llama_decode failed' },
   sampling_failed: { status: 500, type: 'server_error', description: "sampling one sequence's next token failed (only that sequence ends)" },

@@ -9,6 +9,7 @@ import { ChatTemplate, type ChatMessage, type ChatRenderOptions } from './chat-t
 import { EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js'
 import { HearthError, invalidParam, toHearthError } from './errors.js'
 import { Generation, type PreparedRequest } from './generation.js'
+import { checkGrammarLimits } from './grammar-limits.js'
 import {
   native,
   packageRoot,
@@ -282,10 +283,14 @@ export class Model {
 
   /** What must be refused before anything reaches the native side: tokens outside the vocabulary, bad grammars. */
   #checkRequest(prompt: Int32Array, params: SamplingParams): void {
+    if (!(prompt instanceof Int32Array)) throw invalidParam('prompt', 'prompt tokens must be an Int32Array')
+    // the native step would refuse the batch later, where one bad request cannot be told from the others
     const nVocab = this.facts.nVocab
     for (let i = 0; i < prompt.length; i++) {
-      const t = prompt[i]!
-      if (!(t >= 0 && t < nVocab)) throw new HearthError('invalid_token', `prompt token ${t} is outside the vocabulary (0..${nVocab - 1})`, 'prompt')
+      const token = prompt[i]!
+      if (!(token >= 0 && token < nVocab)) {
+        throw new HearthError('invalid_token', `prompt token ${token} at index ${i} is outside the vocabulary (0..${nVocab - 1})`, 'prompt')
+      }
     }
     for (const token of params.logitBias.keys()) {
       if (token < 0 || token >= this.facts.nVocab) {
@@ -293,6 +298,8 @@ export class Model {
       }
     }
     if (params.grammar) {
+      // llama.cpp's grammar code recurses and copies without bounds: measure before it parses
+      checkGrammarLimits(params.grammar)
       try {
         this.#native.checkGrammar(params.grammar)
       } catch (err) {

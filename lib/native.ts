@@ -84,14 +84,48 @@ export interface NativeSamplerParams {
   seed: number
   logprobs: boolean
   topLogprobs: number
+  /** a user's GBNF, applied from the first token (not together with a chat grammar) */
   grammar?: string
   /** [token, bias, token, bias, ...] */
   logitBias?: Float32Array
+  /** The output follows a chat template's format: pass the ChatTemplates.apply() result (these fields of it).
+   * Its grammar (if any) is fed `generationPrompt` first, since it starts with it (unless lazy: then it waits
+   * for a trigger; a trigger word that is one special token becomes a token trigger, and must be a preserved
+   * token). With thinking tags, llama.cpp's reasoning-budget sampler watches the thinking block: a lazy grammar
+   * does not fire inside it, and `reasoningBudget` bounds it. Refused (invalid_grammar) beside `grammar`. */
+  chat?: Pick<NativeChatApplied, 'grammar' | 'grammarLazy' | 'grammarTriggers' | 'preservedTokens' | 'generationPrompt' | 'thinkingStartTag' | 'thinkingEndTags'>
+  /** tokens allowed inside the thinking block before its end tag is forced; -1 (default) = unlimited. Needs
+   * `chat` with thinking tags. */
+  reasoningBudget?: number
+  /** text forced before the end tag when the budget runs out (default none) */
+  reasoningBudgetMessage?: string
 }
 
+/** Per sampled entry of a step: how sampling went for that sequence (see `NativeStepResult.status`). */
+export const SampleStatus = {
+  /** the token was sampled and accepted into the sequence's sampler chain */
+  ok: 0,
+  /** the constraints (grammar, logit bias, ignore_eos) leave no candidate; nothing was accepted */
+  none: 1,
+  /** llama.cpp failed while sampling or accepting; `errors[k]` says why */
+  error: 2,
+} as const
+export type SampleStatus = (typeof SampleStatus)[keyof typeof SampleStatus]
+
+/**
+ * One step's samples. Sampling fails per sequence, never for the batch: entry k with status 1 (none) means the
+ * sequence cannot continue (e.g. its grammar is complete and only end-of-generation is allowed, which ignore_eos
+ * bans): end it normally, finish "stop". Status 2 (error) fails that sequence only; its sampler chain's state is
+ * unspecified, so set a new sampler before the slot is used again. For both, tokens[k] is -1 and nothing was
+ * accepted. Only a failure of llama_decode itself rejects the whole step.
+ */
 export interface NativeStepResult {
-  /** one sampled token per entry of sampleAt, in the same order */
+  /** one sampled token per entry of sampleAt, in the same order; -1 where status is not 0 */
   tokens: Int32Array
+  /** per entry: 0 ok, 1 nothing allowed, 2 error (SampleStatus) */
+  status: Int32Array
+  /** per entry: why sampling failed where status is 2, '' otherwise */
+  errors: string[]
   /** log-probability of each sampled token (NaN where not requested) */
   logprobs: Float32Array
   /** alternatives per sampled token: topIds/topLogprobs hold nTop entries per token */
@@ -135,10 +169,144 @@ export interface NativeEmbedder {
   dispose(): void
 }
 
+/** A message as llama.cpp's chat layer takes it (common_chat_msg). Content is a string or text parts. */
+export interface NativeChatMessage {
+  role: string
+  content?: string | { type: 'text'; text: string }[] | null
+  reasoningContent?: string
+  /** `arguments` is the JSON text the model wrote; `id` as the client knows it */
+  toolCalls?: { id?: string; name: string; arguments: string }[]
+  toolCallId?: string
+  /** the tool's name on a `tool` message */
+  toolName?: string
+}
+
+export interface NativeChatTool {
+  name: string
+  description?: string
+  /** the JSON schema of the arguments, as JSON text; absent = no arguments */
+  parameters?: string
+}
+
+/** What ChatTemplates.apply() renders. Defaults as shown; lib/ bounds sizes and nesting before calling. */
+export interface NativeChatInput {
+  messages: NativeChatMessage[]
+  tools?: NativeChatTool[]
+  /** 'auto' (default): a lazy grammar starts at the template's tool-call marker (when the template has one);
+   * 'required': the grammar applies from the first token and cannot end before a call, though in this llama.cpp
+   * it lets text come before the call marker; 'none': tools are described but no grammar is made */
+  toolChoice?: 'auto' | 'required' | 'none'
+  /** default false (the library's default; llama-server defaults to the template's capability) */
+  parallelToolCalls?: boolean
+  /** a JSON schema (as JSON text) the answer must follow: a grammar (not lazy) that includes the template's
+   * optional thinking block before the answer */
+  jsonSchema?: string
+  /** 'auto' (default) extracts reasoning into reasoningContent where the template has it; 'none' leaves it in
+   * the content. 'deepseek' and 'deepseek-legacy' are llama-server's names, treated as 'auto' by the parsers. */
+  reasoningFormat?: 'none' | 'auto' | 'deepseek' | 'deepseek-legacy'
+  /** default true; templates that can think are told to (enable_thinking) */
+  enableThinking?: boolean
+  /** extra template variables, each value JSON text: { reasoning_effort: '"high"' } for gpt-oss */
+  chatTemplateKwargs?: Record<string, string>
+  /** default true; false (or absent) when continuing */
+  addGenerationPrompt?: boolean
+  /** continue the last (assistant) message instead of starting a new one: 'auto' picks reasoning or content */
+  continueFinalMessage?: 'none' | 'auto' | 'content' | 'reasoning'
+}
+
+export interface NativeGrammarTrigger {
+  /** token: `token` starts the grammar; word: the text `value` does; pattern: the regex `value` matches
+   * (a group's start is where the grammar starts); patternFull: the regex must match the whole output */
+  type: 'token' | 'word' | 'pattern' | 'patternFull'
+  value: string
+  /** -1 unless type is 'token' */
+  token: number
+}
+
+/** A parser's output so far (common_chat_msg). Tool call ids are '' unless the model wrote one. */
+export interface NativeChatMessageOut {
+  content: string
+  reasoningContent: string
+  toolCalls: { id: string; name: string; arguments: string }[]
+}
+
+/** One change (common_chat_msg_diff): a reasoning delta, a content delta, or a tool call's delta. */
+export interface NativeChatDiff {
+  reasoningDelta: string
+  contentDelta: string
+  /** -1 unless this diff is about a tool call */
+  toolCallIndex: number
+  /** set when the call is new or its id/name changed, '' otherwise */
+  toolCallId: string
+  toolCallName: string
+  toolCallArgumentsDelta: string
+}
+
+/** One generation's output through the template's parser. JS thread; parses synchronously, the whole output
+ * each push (push once per step). Push whole code points: a lone surrogate becomes U+FFFD. */
+export interface NativeChatParser {
+  /** Appends model output; returns the diffs since the last push. Partial text never fails (what cannot be
+   * placed yet waits). On the final push a strict parse that fails sets `error` (llama.cpp's reason) and the
+   * message keeps what was recognised (or becomes the whole output as content when nothing was); nothing
+   * streamed is taken back. Throws `chat_parser_finished` after the final push. */
+  push(text: string, isFinal: boolean): { diffs: NativeChatDiff[]; error: string }
+  message(): NativeChatMessageOut
+}
+
+/** What one apply() decided about the output; makes parsers (one per generated choice). */
+export interface NativeChatParserSpec {
+  /** echo: a continued message's prefilled part comes out in the first diff (default false, as llama-server) */
+  createParser(options?: { echo?: boolean }): NativeChatParser
+}
+
+export interface NativeChatApplied {
+  prompt: string
+  /** the library's name of the output format, e.g. 'peg-native', 'Content-only' */
+  format: string
+  /** GBNF to sample with ('' = none): a json_schema answer or the tool calls. Not a user grammar: prefill it
+   * with generationPrompt (NativeSamplerParams.chat does) */
+  grammar: string
+  /** the grammar applies only once a trigger fires */
+  grammarLazy: boolean
+  grammarTriggers: NativeGrammarTrigger[]
+  /** special tokens the output must keep as text (tool-call markers): render these tokens, not skip them */
+  preservedTokens: string[]
+  /** stop strings the template implies, beside the request's */
+  additionalStops: string[]
+  /** the text the template already put at the start of the answer (e.g. '<think>\n'): the parser expects
+   * it before the output, and a grammar prefill feeds it to the grammar */
+  generationPrompt: string
+  supportsThinking: boolean
+  thinkingStartTag: string
+  thinkingEndTags: string[]
+  parser: NativeChatParserSpec
+}
+
+export interface NativeChatTemplates {
+  /** the Jinja source in use */
+  readonly source: string
+  /** the model's separate tool-use template, when it has one (used whenever tools are given) */
+  readonly toolUseSource: string | null
+  readonly origin: 'model' | 'override' | 'chatml'
+  readonly modelHasTemplate: boolean
+  /** the library's capability probe (supportsTools, supportsToolCalls, supportsParallelToolCalls,
+   * supportsSystemRole, supportsReasoningEffort, supportsPreserveReasoning, supportsStringContent,
+   * supportsTypedContent, supportsObjectArguments) plus supportsThinking */
+  readonly caps: Readonly<Record<string, boolean>>
+  /** Renders on a worker thread. Rejects with invalid_parameter / invalid_json_schema (the field named) or
+   * chat_template_error. */
+  apply(input: NativeChatInput): Promise<NativeChatApplied>
+}
+
 export interface NativeAddon {
   loadModel(path: string, options: NativeModelOptions, onProgress?: (progress: number) => void): Promise<NativeModel>
   createContext(model: NativeModel, options: NativeContextOptions): Promise<NativeContext>
   createEmbedder(model: NativeModel, options: NativeEmbedderOptions): Promise<NativeEmbedder>
+  /** The model's chat template (or `override`: Jinja source, or 'chatml') through llama.cpp's chat layer;
+   * rejects with invalid_chat_template when it does not parse. */
+  createChatTemplates(model: NativeModel, override?: string): Promise<NativeChatTemplates>
+  /** JSON schema text to GBNF (llama.cpp's converter); throws invalid_json_schema */
+  jsonSchemaToGrammar(schema: string): string
   quantize(input: string, output: string, type: 'f16' | 'q8_0' | 'q4_0' | 'q4_k_m', threads?: number): Promise<void>
   /** 0 debug, 1 info, 2 warn, 3 error, 4 none (default) */
   setLogLevel(level: number): void

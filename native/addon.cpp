@@ -1,6 +1,9 @@
 // Module init and export table of hearth.node. Every export is typed in lib/native.ts.
 #include "addon.h"
 
+#include "chat-parser.h"
+#include "chat-schema.h"
+#include "chat-templates.h"
 #include "common.h"
 #include "context.h"
 #include "embedder.h"
@@ -43,6 +46,9 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     state->model_ctor    = Napi::Persistent(model_ctor);
     state->context_ctor  = Napi::Persistent(context_ctor);
     state->embedder_ctor = Napi::Persistent(embedder_ctor);
+    state->chat_templates_ctor   = Napi::Persistent(ChatTemplates::define(env));
+    state->chat_parser_spec_ctor = Napi::Persistent(ChatParserSpec::define(env));
+    state->chat_parser_ctor      = Napi::Persistent(ChatParser::define(env));
     env.SetInstanceData<addon_state>(state);
 
     exports.Set("Model", model_ctor);
@@ -51,6 +57,8 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("loadModel", Napi::Function::New<Model::load>(env, "loadModel"));
     exports.Set("createContext", Napi::Function::New<Context::create>(env, "createContext"));
     exports.Set("createEmbedder", Napi::Function::New<Embedder::create>(env, "createEmbedder"));
+    exports.Set("createChatTemplates", Napi::Function::New<ChatTemplates::create>(env, "createChatTemplates"));
+    exports.Set("jsonSchemaToGrammar", Napi::Function::New<json_schema_to_grammar_export>(env, "jsonSchemaToGrammar"));
     exports.Set("quantize", Napi::Function::New<quantize>(env, "quantize"));
     exports.Set("setLogLevel", Napi::Function::New<set_log_level>(env, "setLogLevel"));
     exports.Set("systemInfo", Napi::Function::New<system_info>(env, "systemInfo"));

@@ -7,6 +7,9 @@ struct addon_state {
     Napi::FunctionReference model_ctor;
     Napi::FunctionReference context_ctor;
     Napi::FunctionReference embedder_ctor;
+    Napi::FunctionReference chat_templates_ctor;
+    Napi::FunctionReference chat_parser_spec_ctor;
+    Napi::FunctionReference chat_parser_ctor;
 };
 
 // JS thread only.

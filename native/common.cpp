@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include "llama.h"
+#include "log.h" // llama.cpp common's logger (chat templates and parsers log through it, not through llama_log)
 
 #include <atomic>
 #include <cstdio>
@@ -47,13 +48,21 @@ static void log_callback(ggml_log_level level, const char * text, void * /*user_
     }
 }
 
+// llama.cpp's common library has its own logger with verbosity thresholds; keep it at the same level
+static void common_log_follow(int level) {
+    static const int thold[] = {LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR};
+    common_log_set_verbosity_thold(level >= 0 && level < 4 ? thold[level] : -1);
+}
+
 void log_init(int level) {
     g_log_level = level;
     llama_log_set(log_callback, nullptr);
+    common_log_follow(level);
 }
 
 void log_set_level(int level) {
     g_log_level = level;
+    common_log_follow(level);
 }
 
 std::string log_take_errors() {

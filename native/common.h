@@ -5,7 +5,10 @@
 
 #include <napi.h>
 
+#include <exception>
+#include <new>
 #include <string>
+#include <vector>
 
 // JS thread only. Makes an Error with `code` set.
 Napi::Error make_error(Napi::Env env, const char * code, const std::string & message);
@@ -30,3 +33,47 @@ std::string opt_str (const Napi::Object & o, const char * key, const std::string
 
 // Copies a JS Int32Array (or throws a TypeError and returns false).
 bool read_i32_array(const Napi::Value & v, std::vector<int32_t> & out, const char * what);
+
+// No C++ exception may cross the N-API boundary (node-addon-api is built without exception support, so one
+// that escapes a callback or a worker thread ends the process). llama.cpp throws from its parsers and
+// samplers and on allocation failure: every entry point runs its work through one of these.
+
+// JS thread. Runs `fn` (returning Napi::Value); a C++ exception becomes a thrown JS error (`internal_error`).
+template <typename F>
+Napi::Value guard_js(Napi::Env env, F && fn) {
+    const char * what = nullptr;
+    std::string  message;
+    try {
+        return fn();
+    } catch (const std::bad_alloc &) {
+        what = "out of memory";
+    } catch (const std::exception & e) {
+        message = e.what();
+        what    = message.c_str();
+    } catch (...) {
+        what = "unknown C++ exception";
+    }
+    if (env.IsExceptionPending()) return env.Undefined(); // a JS error was already thrown: keep it
+    return throw_error(env, "internal_error", std::string("native call failed: ") + what);
+}
+
+// Any thread. Runs `fn`; returns false and fills `error` when it threw (worker threads report it themselves).
+template <typename F>
+bool try_run(F && fn, std::string & error) noexcept {
+    try {
+        fn();
+        return true;
+    } catch (const std::bad_alloc &) {
+        error = "out of memory";
+    } catch (const std::exception & e) {
+        error = e.what();
+    } catch (...) {
+        error = "unknown C++ exception";
+    }
+    return false;
+}
+
+// Each ObjectWrap class declares this member template itself (InstanceMethod wants a member of that class):
+//   template <Napi::Value (T::*M)(const Napi::CallbackInfo &)>
+//   Napi::Value guarded(const Napi::CallbackInfo & info) { return guard_js(info.Env(), [&] { return (this->*M)(info); }); }
+// and registers InstanceMethod<&T::guarded<&T::facts>>("facts").

@@ -17,6 +17,14 @@ create_context_worker::~create_context_worker() {
 
 // worker thread: no napi
 void create_context_worker::Execute() {
+    std::string error;
+    if (!try_run([&] { create(); }, error)) {
+        SetError("failed to create a context: " + error);
+    }
+}
+
+// worker thread: no napi
+void create_context_worker::create() {
     log_take_errors();
     ctx = llama_init_from_model(model->model, params);
     if (ctx && mean_pool_fallback && llama_pooling_type(ctx) == LLAMA_POOLING_TYPE_NONE) {

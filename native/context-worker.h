@@ -20,6 +20,7 @@ class create_context_worker : public Napi::AsyncWorker {
     Napi::Promise promise() { return deferred.Promise(); }
 
     void Execute() override;
+    void create();
     void OnOK() override;
     void OnError(const Napi::Error & err) override;
 

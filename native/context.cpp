@@ -1,6 +1,7 @@
 #include "context.h"
 
 #include "addon.h"
+#include "chat-input.h"
 #include "common.h"
 #include "context-worker.h"
 #include "decode-thread.h"
@@ -49,17 +50,31 @@ struct step_job {
     Napi::ObjectReference   self; // keeps the context alive while the step runs
     std::vector<int32_t>    tokens, pos, seqs, sample_at;
     int32_t                 rc = 0;
+    const char *            error_code = nullptr; // set when the whole step failed
     int32_t                 n_top = 0;
     double                  decode_us = 0, sample_us = 0;
     std::string             error;
-    std::vector<int32_t>    out_tokens, out_top_ids;
+    std::vector<int32_t>    out_tokens, out_top_ids, out_status;
     std::vector<float>      out_logprobs, out_top_logprobs;
+    std::vector<std::string> out_errors;
 
     step_job(Napi::Object self_obj, Context * c)
         : c(c), deferred(Napi::Promise::Deferred::New(self_obj.Env())), self(Napi::Persistent(self_obj)) {}
 
-    // decode thread: no napi
+    // decode thread: no napi, never throws (an exception escaping the decode thread ends the process)
     void run() {
+        try {
+            decode_and_sample();
+        } catch (const std::exception & e) {
+            error_code = "decode_failed";
+            error = std::string("the decode step failed: ") + e.what();
+        } catch (...) {
+            error_code = "decode_failed";
+            error = "the decode step failed with an unknown exception";
+        }
+    }
+
+    void decode_and_sample() {
         const int64_t t0 = llama_time_us();
         const int32_t n = (int32_t) tokens.size();
         llama_batch & b = c->batch;
@@ -78,6 +93,7 @@ struct step_job {
         decode_us = (double) (t1 - t0);
         if (rc != 0) {
             std::string details = log_take_errors();
+            error_code = decode_error_code(rc);
             error = "llama_decode returned " + std::to_string(rc) + (details.empty() ? "" : ": " + details);
             return;
         }
@@ -89,15 +105,26 @@ struct step_job {
         }
         out_tokens.resize(m);
         out_logprobs.resize(m);
+        out_status.resize(m);
+        out_errors.resize(m);
         out_top_ids.assign(m * n_top, -1);
         out_top_logprobs.assign(m * n_top, NAN);
+        // each sequence's sampling succeeds or fails on its own: one sequence's grammar must not fail the batch
         for (size_t k = 0; k < m; k++) {
             const int32_t idx = sample_at[k];
             const float * logits = llama_get_logits_ith(c->ctx, idx);
-            sampled_token t = sampler_sample(c->samplers[seqs[idx]].get(), logits, n_vocab, c->scratch,
-                                             out_top_ids.data() + k * n_top, out_top_logprobs.data() + k * n_top);
-            out_tokens[k]   = t.id;
+            sampled_token t;
+            if (!logits) {
+                t.status = SAMPLE_ERROR;
+                t.error  = "no logits for batch index " + std::to_string(idx) + ": " + log_take_errors();
+            } else {
+                t = sampler_sample(c->samplers[seqs[idx]].get(), c->ctx, idx, logits, n_vocab,
+                                   out_top_ids.data() + k * n_top, out_top_logprobs.data() + k * n_top);
+            }
+            out_tokens[k]   = t.status == SAMPLE_OK ? t.id : LLAMA_TOKEN_NULL;
             out_logprobs[k] = t.logprob;
+            out_status[k]   = t.status;
+            out_errors[k]   = std::move(t.error);
         }
         sample_us = (double) (llama_time_us() - t1);
     }
@@ -113,8 +140,8 @@ struct step_job {
     void settle(Napi::Env env) {
         Napi::HandleScope scope(env);
         c->busy = false;
-        if (rc != 0) {
-            Napi::Error e = make_error(env, decode_error_code(rc), error);
+        if (error_code) {
+            Napi::Error e = make_error(env, error_code, error);
             e.Value().Set("rc", rc);
             deferred.Reject(e.Value());
             return;
@@ -122,6 +149,10 @@ struct step_job {
         Napi::Object o = Napi::Object::New(env);
         o.Set("tokens", to_array<Napi::Int32Array>(env, out_tokens));
         o.Set("logprobs", to_array<Napi::Float32Array>(env, out_logprobs));
+        o.Set("status", to_array<Napi::Int32Array>(env, out_status));
+        Napi::Array errors = Napi::Array::New(env, out_errors.size());
+        for (size_t k = 0; k < out_errors.size(); k++) errors.Set((uint32_t) k, out_errors[k]);
+        o.Set("errors", errors);
         o.Set("nTop", n_top);
         o.Set("topIds", to_array<Napi::Int32Array>(env, out_top_ids));
         o.Set("topLogprobs", to_array<Napi::Float32Array>(env, out_top_logprobs));
@@ -143,11 +174,19 @@ struct Context::step_runner {
 static void step_done(Napi::Env env, Napi::Function /*fn*/, Context * c, step_job * job) {
     if (env == nullptr) return; // the environment is being torn down; the job's references die with it
     c->runner->done.Unref(env);
-    job->settle(env);
+    std::string error;
+    if (!try_run([&] { job->settle(env); }, error)) {
+        c->busy = false;
+        job->deferred.Reject(make_error(env, "internal_error", "the decode step could not report: " + error).Value());
+    }
     delete job;
 }
 
 Napi::Value Context::create(const Napi::CallbackInfo & info) {
+    return guard_js(info.Env(), [&] { return create_impl(info); });
+}
+
+Napi::Value Context::create_impl(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     Napi::Object model_obj = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object();
     if (model_obj.IsEmpty() || !model_obj.InstanceOf(addon_data(env)->model_ctor.Value())) {
@@ -169,14 +208,14 @@ Napi::Value Context::create(const Napi::CallbackInfo & info) {
 
 Napi::Function Context::define(Napi::Env env) {
     return DefineClass(env, "Context", {
-        InstanceMethod<&Context::facts>("facts"),
-        InstanceMethod<&Context::set_sampler>("setSampler"),
-        InstanceMethod<&Context::seq_remove>("seqRemove"),
-        InstanceMethod<&Context::seq_copy>("seqCopy"),
-        InstanceMethod<&Context::seq_range>("seqRange"),
-        InstanceMethod<&Context::clear>("clear"),
-        InstanceMethod<&Context::step>("step"),
-        InstanceMethod<&Context::dispose>("dispose"),
+        InstanceMethod<&Context::guarded<&Context::facts>>("facts"),
+        InstanceMethod<&Context::guarded<&Context::set_sampler>>("setSampler"),
+        InstanceMethod<&Context::guarded<&Context::seq_remove>>("seqRemove"),
+        InstanceMethod<&Context::guarded<&Context::seq_copy>>("seqCopy"),
+        InstanceMethod<&Context::guarded<&Context::seq_range>>("seqRange"),
+        InstanceMethod<&Context::guarded<&Context::clear>>("clear"),
+        InstanceMethod<&Context::guarded<&Context::step>>("step"),
+        InstanceMethod<&Context::guarded<&Context::dispose>>("dispose"),
     });
 }
 
@@ -266,7 +305,8 @@ Napi::Value Context::facts(const Napi::CallbackInfo & info) {
     return o;
 }
 
-// setSampler(seq, params | null, promptTokens?: Int32Array): params as in lib/native.ts SamplerParams;
+// setSampler(seq, params | null, promptTokens?: Int32Array): params as in lib/native.ts SamplerParams (with
+// `chat`, the grammar, triggers, generation prompt and thinking tags of a ChatTemplates.apply() result);
 // promptTokens are fed to the repetition penalties.
 Napi::Value Context::set_sampler(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
@@ -303,8 +343,18 @@ Napi::Value Context::set_sampler(const Napi::CallbackInfo & info) {
             p.logit_bias.push_back({tok, b[i + 1]});
         }
     }
+    Napi::Value chat = o.Get("chat");
+    if (!chat.IsUndefined() && !chat.IsNull()) {
+        std::string chat_error;
+        if (!chat.IsObject() || !chat_sampler_read(chat.As<Napi::Object>(), p.chat, chat_error)) {
+            return throw_error(env, "invalid_parameter", chat_error.empty() ? "chat must be an object" : chat_error);
+        }
+        p.has_chat = true;
+    }
+    p.reasoning_budget         = std::max(-1, opt_int(o, "reasoningBudget", -1));
+    p.reasoning_budget_message = opt_str(o, "reasoningBudgetMessage", "");
     std::string error;
-    std::unique_ptr<seq_sampler> s = sampler_init(p, model->vocab, (int32_t) llama_n_ctx(ctx), error);
+    std::unique_ptr<seq_sampler> s = sampler_init(p, model->model, (int32_t) llama_n_ctx(ctx), error);
     if (!s) return throw_error(env, "invalid_grammar", error);
     if (info[2].IsTypedArray()) {
         std::vector<int32_t> prompt;

@@ -3,12 +3,24 @@
 // (prompt chunks and next tokens mixed), runs llama_decode and the samplers on its decode thread, and
 // settles with the sampled tokens as typed arrays.
 //
+// Step results, per sampled entry k (one per sampleAt index): status[k] is
+//   0 ok:      tokens[k] was sampled and accepted into the sequence's sampler chain;
+//   1 none:    the constraints (grammar, logit bias incl. ignore_eos's ban on end-of-generation) leave no
+//              candidate, e.g. a completed grammar that only allows end-of-generation; nothing was accepted and
+//              tokens[k] is -1. The sequence cannot continue: the scheduler ends it normally (finish "stop").
+//   2 error:   llama.cpp failed while sampling or accepting (errors[k] says why); tokens[k] is -1 and the chain's
+//              state is unspecified. The scheduler fails that sequence only.
+// A token the chain rejected is never accepted. Only a failure of llama_decode itself (or an exception around
+// it) fails the whole step: the promise rejects with the error code (kv_cache_full, decode_failed, ...).
+//
 // Threading contract: steps run on the context's own decode thread (decode-thread.h). While a step is in
 // flight (`busy`), only that thread touches the llama_context and the samplers; every other method throws
 // `context_busy`. The JS scheduler therefore changes sequences and samplers only between steps.
 #pragma once
 
 #include <napi.h>
+
+#include "common.h"
 
 #include "model.h"
 #include "sampler.h"
@@ -22,6 +34,7 @@ class Context : public Napi::ObjectWrap<Context> {
 
     // createContext(model, options) -> Promise<Context>; allocates the KV cache on a worker thread.
     static Napi::Value create(const Napi::CallbackInfo & info);
+    static Napi::Value create_impl(const Napi::CallbackInfo & info);
 
     explicit Context(const Napi::CallbackInfo & info);
     ~Context() override;
@@ -29,7 +42,6 @@ class Context : public Napi::ObjectWrap<Context> {
     std::shared_ptr<model_handle>             model;
     llama_context *                           ctx = nullptr;
     std::vector<std::unique_ptr<seq_sampler>> samplers; // one per sequence, null = greedy
-    std::vector<llama_token_data>             scratch;  // worker thread: candidates for sampling
     llama_batch                               batch = {};
     int32_t                                   n_batch = 0;
     int32_t                                   n_seq_max = 0;
@@ -39,6 +51,12 @@ class Context : public Napi::ObjectWrap<Context> {
     // persistent CPU thread pools (generation, batches), attached as llama-server attaches them; freed after ctx
     ggml_threadpool *                         pool       = nullptr;
     ggml_threadpool *                         pool_batch = nullptr;
+
+    // every method registered with DefineClass runs through guard_js (common.h)
+    template <Napi::Value (Context::*M)(const Napi::CallbackInfo &)>
+    Napi::Value guarded(const Napi::CallbackInfo & info) {
+        return guard_js(info.Env(), [&] { return (this->*M)(info); });
+    }
 
   private:
     bool check_idle(Napi::Env env);

@@ -1,5 +1,8 @@
 #include "decode-thread.h"
 
+#include <cstdio>
+#include <exception>
+
 decode_thread::decode_thread() : thread([this] { loop(); }) {}
 
 decode_thread::~decode_thread() {
@@ -29,6 +32,14 @@ void decode_thread::loop() {
             job = std::move(pending);
             pending = nullptr;
         }
-        job();
+        // jobs catch their own failures and settle their promise; this is the last guard so that a job
+        // that does not can never end the process from this thread
+        try {
+            job();
+        } catch (const std::exception & e) {
+            fprintf(stderr, "hearth: uncaught exception on the decode thread: %s\n", e.what());
+        } catch (...) {
+            fprintf(stderr, "hearth: uncaught exception on the decode thread\n");
+        }
     }
 }

@@ -17,7 +17,8 @@ class decode_thread {
     decode_thread(const decode_thread &) = delete;
     decode_thread & operator=(const decode_thread &) = delete;
 
-    // Any thread. Runs `job` on the decode thread; one job at a time (the caller keeps that promise).
+    // Any thread. Runs `job` on the decode thread; one job at a time (the caller keeps that promise). A job
+    // must catch its own exceptions (it alone can report them); one that escapes is logged and dropped.
     void post(std::function<void()> job);
 
   private:

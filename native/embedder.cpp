@@ -20,6 +20,10 @@ static const char * pooling_name(enum llama_pooling_type t) {
 }
 
 Napi::Value Embedder::create(const Napi::CallbackInfo & info) {
+    return guard_js(info.Env(), [&] { return create_impl(info); });
+}
+
+Napi::Value Embedder::create_impl(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     Napi::Object model_obj = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object();
     if (model_obj.IsEmpty() || !model_obj.InstanceOf(addon_data(env)->model_ctor.Value())) {
@@ -50,9 +54,9 @@ Napi::Value Embedder::create(const Napi::CallbackInfo & info) {
 
 Napi::Function Embedder::define(Napi::Env env) {
     return DefineClass(env, "Embedder", {
-        InstanceMethod<&Embedder::facts>("facts"),
-        InstanceMethod<&Embedder::embed>("embed"),
-        InstanceMethod<&Embedder::dispose>("dispose"),
+        InstanceMethod<&Embedder::guarded<&Embedder::facts>>("facts"),
+        InstanceMethod<&Embedder::guarded<&Embedder::embed>>("embed"),
+        InstanceMethod<&Embedder::guarded<&Embedder::dispose>>("dispose"),
     });
 }
 
@@ -99,6 +103,11 @@ class embed_worker : public Napi::AsyncWorker {
 
     // worker thread: no napi
     void Execute() override {
+        std::string error;
+        if (!try_run([&] { run(); }, error)) SetError("embedding failed: " + error);
+    }
+
+    void run() {
         llama_context * ctx = e->ctx;
         const int32_t n_ctx    = (int32_t) llama_n_ctx(ctx);
         const int32_t n_seq    = (int32_t) llama_n_seq_max(ctx);
@@ -106,6 +115,10 @@ class embed_worker : public Napi::AsyncWorker {
         const size_t  n_inputs = offsets.size() - 1;
         out.assign(n_inputs * n_embd, 0.0f);
         llama_batch batch = llama_batch_init(n_ctx, 0, 1);
+        struct batch_owner {
+            llama_batch & b;
+            ~batch_owner() { llama_batch_free(b); }
+        } owner{batch}; // freed on every way out, exceptions included
         llama_memory_t mem = llama_get_memory(ctx);
         size_t next = 0;
         log_take_errors();
@@ -147,7 +160,6 @@ class embed_worker : public Napi::AsyncWorker {
             }
         }
         llama_memory_clear(mem, true);
-        llama_batch_free(batch);
     }
 
     void OnOK() override {

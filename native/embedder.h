@@ -5,6 +5,8 @@
 
 #include <napi.h>
 
+#include "common.h"
+
 #include "model.h"
 
 #include <memory>
@@ -15,6 +17,7 @@ class Embedder : public Napi::ObjectWrap<Embedder> {
 
     // createEmbedder(model, options) -> Promise<Embedder>
     static Napi::Value create(const Napi::CallbackInfo & info);
+    static Napi::Value create_impl(const Napi::CallbackInfo & info);
 
     explicit Embedder(const Napi::CallbackInfo & info);
     ~Embedder() override;
@@ -22,6 +25,12 @@ class Embedder : public Napi::ObjectWrap<Embedder> {
     std::shared_ptr<model_handle> model;
     llama_context *               ctx = nullptr;
     bool                          busy = false;
+
+    // every method registered with DefineClass runs through guard_js (common.h)
+    template <Napi::Value (Embedder::*M)(const Napi::CallbackInfo &)>
+    Napi::Value guarded(const Napi::CallbackInfo & info) {
+        return guard_js(info.Env(), [&] { return (this->*M)(info); });
+    }
 
   private:
     void release();

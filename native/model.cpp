@@ -55,6 +55,15 @@ class load_worker : public Napi::AsyncWorker {
 
     // worker thread: no napi except the thread-safe function
     void Execute() override {
+        std::string error;
+        if (!try_run([&] { load(); }, error)) {
+            code    = "model_load_failed";
+            message = "failed to load model " + path + ": " + error;
+            SetError(message);
+        }
+    }
+
+    void load() {
         code = check_model_file(path, message);
         if (code) {
             SetError(message);
@@ -117,6 +126,10 @@ class load_worker : public Napi::AsyncWorker {
 };
 
 Napi::Value Model::load(const Napi::CallbackInfo & info) {
+    return guard_js(info.Env(), [&] { return load_impl(info); });
+}
+
+Napi::Value Model::load_impl(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     if (!info[0].IsString()) {
         Napi::TypeError::New(env, "path must be a string").ThrowAsJavaScriptException();
@@ -135,13 +148,13 @@ Napi::Value Model::load(const Napi::CallbackInfo & info) {
 
 Napi::Function Model::define(Napi::Env env) {
     return DefineClass(env, "Model", {
-        InstanceMethod<&Model::facts>("facts"),
-        InstanceMethod<&Model::tokenize>("tokenize"),
-        InstanceMethod<&Model::detokenize>("detokenize"),
-        InstanceMethod<&Model::token_pieces>("tokenPieces"),
-        InstanceMethod<&Model::eog_tokens>("eogTokens"),
-        InstanceMethod<&Model::check_grammar>("checkGrammar"),
-        InstanceMethod<&Model::dispose>("dispose"),
+        InstanceMethod<&Model::guarded<&Model::facts>>("facts"),
+        InstanceMethod<&Model::guarded<&Model::tokenize>>("tokenize"),
+        InstanceMethod<&Model::guarded<&Model::detokenize>>("detokenize"),
+        InstanceMethod<&Model::guarded<&Model::token_pieces>>("tokenPieces"),
+        InstanceMethod<&Model::guarded<&Model::eog_tokens>>("eogTokens"),
+        InstanceMethod<&Model::guarded<&Model::check_grammar>>("checkGrammar"),
+        InstanceMethod<&Model::guarded<&Model::dispose>>("dispose"),
     });
 }
 

@@ -6,6 +6,8 @@
 
 #include <napi.h>
 
+#include "common.h"
+
 #include "llama.h"
 
 #include <memory>
@@ -28,6 +30,7 @@ class Model : public Napi::ObjectWrap<Model> {
 
     // loadModel(path, options, onProgress?) -> Promise<Model>; loads on a worker thread.
     static Napi::Value load(const Napi::CallbackInfo & info);
+    static Napi::Value load_impl(const Napi::CallbackInfo & info);
 
     explicit Model(const Napi::CallbackInfo & info);
     ~Model() override;
@@ -38,6 +41,12 @@ class Model : public Napi::ObjectWrap<Model> {
 
     // JS thread. Throws `model_disposed` and returns false when the model was disposed.
     bool check_alive(Napi::Env env) const;
+
+    // every method registered with DefineClass runs through guard_js (common.h)
+    template <Napi::Value (Model::*M)(const Napi::CallbackInfo &)>
+    Napi::Value guarded(const Napi::CallbackInfo & info) {
+        return guard_js(info.Env(), [&] { return (this->*M)(info); });
+    }
 
   private:
     Napi::Value facts(const Napi::CallbackInfo & info);

@@ -15,11 +15,15 @@ class quantize_worker : public Napi::AsyncWorker {
 
     // worker thread: no napi
     void Execute() override {
-        log_take_errors();
-        if (llama_model_quantize(in.c_str(), out.c_str(), &params) != 0) {
-            std::string details = log_take_errors();
-            SetError("quantization failed" + (details.empty() ? std::string() : ": " + details));
-        }
+        std::string error;
+        bool ok = try_run([&] {
+            log_take_errors();
+            if (llama_model_quantize(in.c_str(), out.c_str(), &params) != 0) {
+                std::string details = log_take_errors();
+                SetError("quantization failed" + (details.empty() ? std::string() : ": " + details));
+            }
+        }, error);
+        if (!ok) SetError("quantization failed: " + error);
     }
 
     void OnOK() override { deferred.Resolve(Env().Undefined()); }
@@ -32,7 +36,7 @@ class quantize_worker : public Napi::AsyncWorker {
     llama_model_quantize_params params;
 };
 
-Napi::Value quantize(const Napi::CallbackInfo & info) {
+static Napi::Value quantize_impl(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     if (!info[0].IsString() || !info[1].IsString() || !info[2].IsString()) {
         Napi::TypeError::New(env, "quantize(input, output, type, threads?)").ThrowAsJavaScriptException();
@@ -50,4 +54,8 @@ Napi::Value quantize(const Napi::CallbackInfo & info) {
     Napi::Promise promise = w->promise();
     w->Queue();
     return promise;
+}
+
+Napi::Value quantize(const Napi::CallbackInfo & info) {
+    return guard_js(info.Env(), [&] { return quantize_impl(info); });
 }

@@ -1,12 +1,33 @@
-// Per-sequence sampling over one row of logits: a llama.cpp sampler chain built from hearth's sampling
-// parameters, plus the log-probabilities of the chosen token and its top alternatives when asked for.
+// Per-sequence sampling: llama.cpp's common_sampler (common/sampling.h) built from hearth's sampling parameters,
+// plus the log-probabilities of the chosen token and its top alternatives, computed from the raw logits.
+//
+// common_sampler is the sampler llama-server uses, and it is what the chat layer's output needs: lazy grammars
+// with trigger words, patterns and tokens; a chat grammar fed the generation prompt the template already wrote
+// (it starts with it); the reasoning-budget sampler, which keeps a lazy tool-call grammar out of the thinking
+// block (and can bound the thinking); and the grammar applied by rejection (the chain picks a token, the grammar
+// checks only that one and constrains the whole vocabulary only when it refuses), which keeps a grammar's cost
+// per token independent of the vocabulary size in the common case. The chain is hearth's: logit bias,
+// penalties (fed the prompt), top-k, top-p, min-p, temperature, a per-sequence seed; temperature 0 keeps only
+// the best token (llama.cpp's temperature sampler at 0), which is greedy.
 #pragma once
 
 #include "llama.h"
+#include "sampling.h" // llama.cpp common's (not a hearth file)
 
 #include <memory>
 #include <string>
 #include <vector>
+
+// What a ChatTemplates.apply() result asks of the sampler (NativeSamplerParams.chat in lib/native.ts).
+struct sampler_chat_params {
+    std::string                         grammar;           // the chat layer's grammar (tool calls, a JSON schema answer)
+    bool                                grammar_lazy = false;
+    std::vector<common_grammar_trigger> grammar_triggers;  // as the library returned them (words, patterns, tokens)
+    std::vector<std::string>            preserved_tokens;
+    std::string                         generation_prompt; // fed to the grammar (not lazy) and the reasoning budget first
+    std::string                         thinking_start_tag;
+    std::vector<std::string>            thinking_end_tags;
+};
 
 struct sampler_params {
     float    temperature       = 0.8f;  // 0 = greedy
@@ -20,34 +41,47 @@ struct sampler_params {
     uint32_t seed              = LLAMA_DEFAULT_SEED;
     int32_t  n_top_logprobs    = 0;     // alternatives to report per token (0..20)
     bool     logprobs          = false; // report the chosen token's log-probability
-    std::string grammar;                // GBNF, empty = unconstrained
+    std::string grammar;                // a user's GBNF, applied from the first token; empty = unconstrained
     std::vector<llama_logit_bias> logit_bias;
+    bool                has_chat = false;  // `chat` is set: the output follows a chat template's format
+    sampler_chat_params chat;
+    int32_t     reasoning_budget = -1;     // tokens allowed inside the thinking block; -1 = unlimited
+    std::string reasoning_budget_message;  // written before the end tag when the budget runs out
 };
 
 struct seq_sampler {
-    llama_sampler * chain     = nullptr; // owns every sampler below
-    llama_sampler * penalties = nullptr; // inside chain, fed prompt tokens too
+    common_sampler_ptr smpl; // the grammar, the reasoning budget and the chain
     int32_t n_top_logprobs = 0;
     bool    logprobs       = false;
-
-    seq_sampler() = default;
-    seq_sampler(const seq_sampler &) = delete;
-    seq_sampler & operator=(const seq_sampler &) = delete;
-    ~seq_sampler();
+    bool    penalties      = false; // the chain has repetition penalties, which the prompt feeds
 };
 
-// JS thread. Builds a chain; returns nullptr and fills `error` when the grammar does not parse.
-std::unique_ptr<seq_sampler> sampler_init(const sampler_params & params, const llama_vocab * vocab, int32_t n_ctx, std::string & error);
+// JS thread. Builds the sampler; returns nullptr and fills `error` (llama.cpp's reason) when the grammar does
+// not parse or the parameters are refused (a grammar trigger word that is a single token but not a preserved
+// one, an llguidance grammar: this build has no llguidance).
+std::unique_ptr<seq_sampler> sampler_init(const sampler_params & params, const llama_model * model, int32_t n_ctx, std::string & error);
 
-// Feeds tokens (the prompt) to the repetition penalties only, not to the grammar.
+// Feeds tokens (the prompt) to the repetition penalties only, not to the grammar or the reasoning budget.
 void sampler_accept_prompt(seq_sampler & s, const llama_token * tokens, size_t n);
 
-struct sampled_token {
-    llama_token id      = LLAMA_TOKEN_NULL;
-    float       logprob = 0.0f; // NaN unless logprobs were asked for
+// What sampling one position gave; `id` is meaningful only when `status` is sample_ok.
+enum sample_status : int32_t {
+    SAMPLE_OK      = 0,
+    SAMPLE_NONE    = 1, // the constraints (grammar, logit bias, ignore_eos) leave no candidate: nothing was accepted
+    SAMPLE_ERROR   = 2, // llama.cpp threw while sampling or accepting; `error` says why, the chain's state is unspecified
 };
 
-// Worker thread: no napi. Samples one token from `logits` (n_vocab floats), accepts it into the chain,
-// and writes n_top_logprobs alternatives (ids, logprobs; sorted, most likely first) when asked for.
-sampled_token sampler_sample(seq_sampler * s, const float * logits, int32_t n_vocab,
-                             std::vector<llama_token_data> & scratch, int32_t * top_ids, float * top_logprobs);
+struct sampled_token {
+    llama_token   id      = LLAMA_TOKEN_NULL;
+    float         logprob = 0.0f; // NaN unless logprobs were asked for
+    sample_status status  = SAMPLE_OK;
+    std::string   error;          // empty unless status is SAMPLE_ERROR
+};
+
+// Worker thread: no napi; never throws. Samples one token at batch index `idx` of `ctx` (whose raw logits are
+// `logits`, n_vocab floats), accepts it into the sampler, and writes n_top_logprobs alternatives (ids, logprobs;
+// sorted, most likely first) when asked for. Without a sampler (`s` null) it is the best raw logit.
+// A token the chain rejected (its logit is -inf after the chain) is never accepted: that is SAMPLE_NONE.
+// After SAMPLE_NONE or SAMPLE_ERROR the sequence cannot go on with this chain (set a new one or end it).
+sampled_token sampler_sample(seq_sampler * s, llama_context * ctx, int32_t idx, const float * logits, int32_t n_vocab,
+                             int32_t * top_ids, float * top_logprobs);

@@ -104,5 +104,7 @@ t.test('the native step validates its batch', async (t) => {
   t.throws(() => ctx.seqRemove(0), { code: 'context_busy' }, 'nothing else runs while a step is in flight')
   const r = await pending
   t.equal(r.tokens.length, 1)
+  t.same([...r.status], [0], 'per-entry status: sampled')
+  t.same(r.errors, [''])
   t.same(ctx.seqRange(0), [0, 0])
 })
