@@ -32,7 +32,7 @@ export async function checkModel(path: string): Promise<ModelCheck> {
   try {
     const tokens = model.tokenize(SENTENCE, { addSpecial: false })
     const pieces = Array.from(tokens, (t) => model.detokenize([t]))
-    const chat = model.chatPrompt([{ role: 'user', content: 'hi' }])
+    const chat = await model.chatPrompt([{ role: 'user', content: 'hi' }])
     const seq = model.generate(chat, { temperature: 0, maxTokens: 8, ignoreEos: true })
     let generated = ''
     for await (const piece of seq) generated += piece

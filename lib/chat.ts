@@ -1,12 +1,17 @@
-// A chat request prepared for the scheduler: the messages rendered through the model's template, the output
-// constrained as asked (a JSON grammar for a structured format), and the chat-output transform for each choice.
-import type { ChatMessage, Tool } from './chat-template.js'
-import { PlainOutput } from './chat-output.js'
-import { HearthError } from './errors.js'
+// A chat request prepared for the scheduler, through llama.cpp's own chat layer (the model's template rendered with
+// tools, tool_choice, a JSON schema and reasoning options; its grammar, triggers, preserved tokens and extra stops;
+// its parser for the output). Templates that know no tools get hearth's own envelope (tool-envelope.ts) instead.
+// Every schema and every JSON value from the caller is bounded here, before anything native sees it.
+import { toNativeMessages, type ChatMessage, type Tool } from './chat-template.js'
+import { ParsedOutput, type ChatOutput } from './chat-output.js'
+import { invalidParam } from './errors.js'
 import type { PreparedRequest } from './generation.js'
-import { jsonGrammar } from './json-grammar.js'
+import { checkJsonTextLimits } from './json-limits.js'
+import { checkSchema } from './json-schema-check.js'
 import type { Model } from './model.js'
+import type { NativeChatApplied, NativeChatInput } from './native.js'
 import { samplingParams, type SamplingInput } from './params.js'
+import { EnvelopeOutput, envelopeConversation, envelopeSchema } from './tool-envelope.js'
 
 /** The shape the answer must take. */
 export type OutputFormat =
@@ -26,8 +31,10 @@ export interface ChatRequest {
   /** several calls in one turn (default true, as OpenAI) */
   parallelToolCalls?: boolean
   format?: OutputFormat
-  /** reasoning effort for templates that take one (gpt-oss: low, medium, high) */
+  /** reasoning effort for templates that take one (gpt-oss: low, medium, high); "none" or "minimal" turns thinking off */
   reasoningEffort?: string
+  /** reasoning extracted from the content (default), or left inline as the model wrote it */
+  reasoning?: 'separate' | 'inline'
   /** when the conversation does not fit the context: drop its oldest turns (keeping system messages and the last turn) */
   truncateOldest?: boolean
   sampling?: SamplingInput
@@ -36,36 +43,100 @@ export interface ChatRequest {
   signal?: AbortSignal
 }
 
-export function prepareChat(model: Model, request: ChatRequest): PreparedRequest {
-  const params = model.withTemplateStops(samplingParams(request.sampling))
+const ANY_OBJECT = '{"type": "object"}'
+
+export async function prepareChat(model: Model, request: ChatRequest): Promise<PreparedRequest> {
+  const params = samplingParams(request.sampling)
   const format = request.format ?? { type: 'text' }
-  if (format.type === 'json-schema') {
-    throw new HearthError('unsupported_parameter', 'a json_schema format is not supported yet; use json_object', 'format')
-  }
-  if (format.type === 'json-object') {
-    if (params.grammar) throw new HearthError('invalid_parameter', 'grammar and a JSON format cannot be combined', 'grammar')
-    params.grammar = jsonGrammar
-  }
   const choice = request.toolChoice ?? 'auto'
-  if (choice !== 'auto' && choice !== 'none') {
-    throw new HearthError('unsupported_parameter', 'tool_choice other than "auto" or "none" is not supported yet: tool calls are not parsed from model output', 'tool_choice')
+  let tools = choice === 'none' ? [] : (request.tools ?? [])
+  if (typeof choice === 'object') tools = tools.filter((t) => t.name === choice.name)
+  checkInputs(request, tools, format)
+  const mustCall = tools.length > 0 && choice !== 'auto'
+  const parallel = request.parallelToolCalls ?? true
+  const templates = model.chatTemplates
+  // llama.cpp parses tool calls only for template families it knows; others get hearth's envelope
+  const envelope = tools.length > 0 && !templates.caps.supportsToolCalls
+  let schema: string | undefined
+  if (envelope) {
+    const answerSchema = format.type === 'json-schema' ? format.schema : format.type === 'json-object' ? { type: 'object' } : undefined
+    schema = JSON.stringify(envelopeSchema(tools, mustCall, parallel, answerSchema))
+  } else if (format.type === 'json-schema') schema = JSON.stringify(format.schema)
+  else if (format.type === 'json-object') schema = ANY_OBJECT
+  if (schema && params.grammar) throw invalidParam('grammar', 'grammar cannot be combined with tools that must be called or a JSON format')
+
+  const effort = request.reasoningEffort
+  const input: Omit<NativeChatInput, 'messages'> = {
+    ...(envelope || tools.length === 0 ? {} : { tools: tools.map((t) => ({ name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: JSON.stringify(t.parameters) } : {}) })) }),
+    toolChoice: envelope ? 'none' : mustCall ? 'required' : tools.length ? 'auto' : 'none',
+    parallelToolCalls: parallel,
+    ...(schema ? { jsonSchema: schema } : {}),
+    reasoningFormat: request.reasoning === 'inline' ? 'none' : 'auto',
+    enableThinking: effort !== 'none' && effort !== 'minimal',
+    ...(effort && effort !== 'none' && effort !== 'minimal' ? { chatTemplateKwargs: { reasoning_effort: JSON.stringify(effort) } } : {}),
   }
-  const tools = choice === 'none' ? [] : (request.tools ?? [])
   const render = (messages: ChatMessage[]) =>
-    model.chatPrompt(messages, {
-      ...(tools.length ? { tools } : {}),
-      ...(request.reasoningEffort ? { reasoningEffort: request.reasoningEffort } : {}),
-    })
+    templates.apply({ ...input, messages: toNativeMessages(envelope ? envelopeConversation(messages, tools, mustCall) : messages) })
   let messages = request.messages
-  let prompt = render(messages)
-  const fits = (p: Int32Array) => p.length < model.scheduler.options.nCtxSeq
-  while (request.truncateOldest && !fits(prompt)) {
+  let applied = await render(messages)
+  let prompt = model.chatTokens(applied.prompt)
+  while (request.truncateOldest && prompt.length >= model.scheduler.options.nCtxSeq) {
     const shorter = dropOldestTurn(messages)
     if (!shorter) break // only system messages and the last turn are left: the usual context error follows
     messages = shorter
-    prompt = render(messages)
+    applied = await render(messages)
+    prompt = model.chatTokens(applied.prompt)
   }
-  return { prompts: [prompt], params, n: request.n ?? 1, output: () => new PlainOutput(), ...(request.signal ? { signal: request.signal } : {}) }
+  const stops = [...model.templateStops, ...applied.additionalStops]
+  params.stop = [...params.stop, ...stops.filter((s) => !params.stop.includes(s))]
+  const pieces = model.piecesPreserving(applied.preservedTokens)
+  return {
+    prompts: [prompt],
+    params,
+    n: request.n ?? 1,
+    output: () => outputFor(applied, envelope),
+    ...(applied.grammar || applied.thinkingEndTags.length ? { chat: chatConstraint(applied, prefillTokens(model, prompt, applied.generationPrompt)) } : {}),
+    ...(pieces ? { pieces } : {}),
+    ...(request.signal ? { signal: request.signal } : {}),
+  }
+}
+
+function outputFor(applied: NativeChatApplied, envelope: boolean): ChatOutput {
+  const parsed = new ParsedOutput(applied.parser.createParser())
+  return envelope ? parsed.then(new EnvelopeOutput()) : parsed
+}
+
+function chatConstraint(a: NativeChatApplied, prefill: Int32Array | null) {
+  const { grammar, grammarLazy, grammarTriggers, preservedTokens, generationPrompt, thinkingStartTag, thinkingEndTags } = a
+  return { grammar, grammarLazy, grammarTriggers, preservedTokens, generationPrompt, thinkingStartTag, thinkingEndTags, ...(prefill ? { prefillTokens: prefill } : {}) }
+}
+
+/** The prompt's last tokens that spell exactly the generation prompt (special tokens as text), or null if none do. */
+function prefillTokens(model: Model, prompt: Int32Array, generationPrompt: string): Int32Array | null {
+  if (!generationPrompt) return null
+  const want = Buffer.from(generationPrompt)
+  let bytes = 0
+  for (let k = 1; k <= prompt.length; k++) {
+    bytes += model.specialBytes(prompt[prompt.length - k]!).length
+    if (bytes < want.length) continue
+    if (bytes > want.length) return null
+    const tail = prompt.subarray(prompt.length - k)
+    const text = Buffer.concat([...tail].map((t) => model.specialBytes(t)))
+    return text.equals(want) ? tail.slice() : null
+  }
+  return null
+}
+
+/** Everything from the caller that becomes a grammar or is parsed natively, bounded before that happens. */
+function checkInputs(request: ChatRequest, tools: Tool[], format: OutputFormat): void {
+  tools.forEach((t, i) => {
+    if (t.parameters) checkSchema(t.parameters, { param: `tools[${i}].parameters`, strict: t.strict === true })
+  })
+  // json_schema answers are held to what the grammar can enforce: anything else is refused, never ignored
+  if (format.type === 'json-schema') checkSchema(format.schema, { param: 'format.schema', strict: true })
+  request.messages.forEach((m, i) => {
+    m.toolCalls?.forEach((c, k) => checkJsonTextLimits(c.arguments, `messages[${i}].tool_calls[${k}].function.arguments`))
+  })
 }
 
 /**

@@ -4,7 +4,8 @@
 import { MessageAssembler, type AssembledMessage, type ChatOutput, type OutputDelta } from './chat-output.js'
 import { HearthError } from './errors.js'
 import type { SamplingParams } from './params.js'
-import type { Scheduler } from './scheduler.js'
+import type { ChatConstraint, Scheduler } from './scheduler.js'
+import type { PieceSource } from './token-text.js'
 import type { Sequence, SequenceResult, TokenInfo } from './sequence.js'
 
 /** How a choice ended: a stop (string, end of generation, a complete grammar), the token limit, or tool calls. */
@@ -47,6 +48,9 @@ export interface PreparedRequest {
   params: SamplingParams
   n: number
   output: () => ChatOutput
+  /** the chat format's constraints for the sampler, and how its tokens become text */
+  chat?: ChatConstraint
+  pieces?: PieceSource
   signal?: AbortSignal
 }
 
@@ -81,7 +85,7 @@ export class Generation implements AsyncIterable<GenerationEvent> {
         for (let i = 0; i < n; i++) {
           // seeded choices get seed, seed + 1, ...: different, and each reproducible
           const p = params.seed !== null && i > 0 ? { ...params, seed: params.seed + i } : params
-          seqs.push(scheduler.submit(prompt, p))
+          seqs.push(scheduler.submit(prompt, p, { ...(request.chat ? { chat: request.chat } : {}), ...(request.pieces ? { pieces: request.pieces } : {}) }))
         }
       }
     } catch (err) {

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os'
 import { basename, join } from 'node:path'
 import { prepareChat, type ChatRequest } from './chat.js'
 import { PlainOutput } from './chat-output.js'
-import { ChatTemplate, type ChatMessage, type ChatRenderOptions } from './chat-template.js'
+import { FALLBACK_CHAT_TEMPLATE, FALLBACK_STOPS, type ChatMessage } from './chat-template.js'
 import { EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js'
 import { HearthError, invalidParam, toHearthError } from './errors.js'
 import { Generation, type PreparedRequest } from './generation.js'
@@ -13,6 +13,7 @@ import { checkGrammarLimits } from './grammar-limits.js'
 import {
   native,
   packageRoot,
+  type NativeChatTemplates,
   type NativeContext,
   type NativeContextFacts,
   type NativeModel,
@@ -21,7 +22,7 @@ import {
 import { samplingParams, type SamplingInput, type SamplingParams } from './params.js'
 import { Scheduler, type SchedulerStats } from './scheduler.js'
 import type { Sequence } from './sequence.js'
-import { TokenPieces } from './token-text.js'
+import { PreservingPieces, TokenPieces, type PieceSource } from './token-text.js'
 
 /** The built-in model: a 2.6M-parameter llama trained for hearth on Austen and the KJV (models/README.md). */
 export const defaultModelPath = join(packageRoot, 'models', 'austen-kjv-2.6m-f32.gguf')
@@ -52,6 +53,8 @@ export interface ModelOptions {
   embeddingContextSize?: number
   /** embed() inputs admitted and not yet embedded, all calls together; past it embed() throws queue_full; 8192 */
   maxEmbeddingQueue?: number
+  /** Jinja source used instead of the GGUF's chat template (the usual fix for broken or tool-less templates) */
+  chatTemplate?: string
   /** called with 0..1 while the weights load */
   onProgress?: (progress: number) => void
   /** decode one token after loading so the first request does not pay for paging the weights in; default true */
@@ -72,6 +75,8 @@ export interface GenerateOptions extends SamplingInput {
 /** Raw prompts, no template: a text, token ids, or a list of either (each gets its own choices). */
 export interface TextRequest {
   prompt: string | ArrayLike<number> | (string | ArrayLike<number>)[]
+  /** fill in the middle: the text after the gap, for models with FIM tokens (the prompt is the text before it) */
+  suffix?: string
   sampling?: SamplingInput
   /** choices per prompt; default 1 */
   n?: number
@@ -94,8 +99,14 @@ export class Model {
   readonly facts: Readonly<Omit<NativeModelFacts, 'metadata'>>
   readonly metadata: Readonly<Record<string, string>>
   readonly context: Readonly<NativeContextFacts>
-  readonly chatTemplate: ChatTemplate
+  /** the chat template through llama.cpp's chat layer: the model's, the override, or hearth's fallback */
+  readonly chatTemplates: NativeChatTemplates
+  /** stop strings the template in use implies (the fallback's "\nUser:") */
+  readonly templateStops: readonly string[]
   readonly pieces: TokenPieces
+  /** token pieces with special tokens as their text (for preserved tool-call markers) */
+  readonly #specialPieces: TokenPieces
+  readonly #preserving = new Map<string, PieceSource | null>()
   readonly eog: Int32Array
   readonly scheduler: Scheduler
   readonly #native: NativeModel
@@ -105,7 +116,15 @@ export class Model {
   #embedQueue: EmbeddingQueue | null = null
   #disposed = false
 
-  private constructor(path: string, m: NativeModel, ctx: NativeContext, options: ModelOptions, parallel: number, contextSize: number) {
+  private constructor(
+    path: string,
+    m: NativeModel,
+    ctx: NativeContext,
+    templates: NativeChatTemplates,
+    options: ModelOptions,
+    parallel: number,
+    contextSize: number,
+  ) {
     this.path = path
     this.id = basename(path).replace(/\.gguf$/i, '')
     this.#native = m
@@ -116,9 +135,10 @@ export class Model {
     this.metadata = metadata
     this.context = ctx.facts()
     this.pieces = new TokenPieces(m.tokenPieces(false))
+    this.#specialPieces = new TokenPieces(m.tokenPieces(true))
     this.eog = m.eogTokens()
-    const special = (t: number) => (t >= 0 ? m.detokenize(Int32Array.of(t), false, true) : '')
-    this.chatTemplate = new ChatTemplate(facts.chatTemplate, { bos: special(facts.bos), eos: special(facts.eos) })
+    this.chatTemplates = templates
+    this.templateStops = templates.source === FALLBACK_CHAT_TEMPLATE ? FALLBACK_STOPS : []
     this.scheduler = new Scheduler(ctx, this.pieces, this.eog, {
       nParallel: parallel,
       maxQueue: options.maxQueue ?? 64,
@@ -170,7 +190,13 @@ export class Model {
         })
         ctx.seqRemove(0)
       }
-      const model = new Model(path, m, ctx, options, parallel, contextSize)
+      // a base model without a template gets hearth's plain transcript rather than the library's ChatML
+      const override = options.chatTemplate ?? (facts.chatTemplate ? undefined : FALLBACK_CHAT_TEMPLATE)
+      const templates = await native.createChatTemplates(m, override).catch((err: unknown) => {
+        ctx.dispose()
+        throw err
+      })
+      const model = new Model(path, m, ctx, templates, options, parallel, contextSize)
       progress?.(1)
       return model
     } catch (err) {
@@ -212,7 +238,7 @@ export class Model {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
     const n = request.n ?? 1
     if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw invalidParam('n', `n must be an integer between 1 and ${MAX_CHOICES}`)
-    const prepared = 'messages' in request ? prepareChat(this, request) : this.#prepareText(request)
+    const prepared = 'messages' in request ? await prepareChat(this, request) : this.#prepareText(request)
     for (const p of prepared.prompts) this.#checkRequest(p, prepared.params)
     return new Generation(this.scheduler, prepared)
   }
@@ -239,8 +265,9 @@ export class Model {
   }
 
   #prepareText(request: TextRequest): PreparedRequest {
+    const prompts = request.suffix === undefined ? this.tokenizePrompts(request.prompt) : this.#infillPrompts(request.prompt, request.suffix)
     return {
-      prompts: this.tokenizePrompts(request.prompt),
+      prompts,
       params: samplingParams(request.sampling),
       n: request.n ?? 1,
       output: () => new PlainOutput(),
@@ -248,17 +275,35 @@ export class Model {
     }
   }
 
-  /** Chat through the model's template; the fallback template's implied stop strings are added. */
-  chat(messages: ChatMessage[], options: GenerateOptions & ChatRenderOptions = {}): Sequence {
-    const { signal, addGenerationPrompt, tools, reasoningEffort, variables, ...sampling } = options
-    const prompt = this.chatPrompt(messages, { addGenerationPrompt, tools, reasoningEffort, variables })
-    const params = samplingParams(sampling)
-    return this.submit(prompt, this.withTemplateStops(params), signal)
+  /**
+   * Fill-in-the-middle prompts in llama.cpp's prefix-suffix-middle order: [BOS] <fim_pre> prefix <fim_suf> suffix
+   * <fim_mid>, after which the model writes the middle.
+   */
+  #infillPrompts(raw: TextRequest['prompt'], suffix: string): Int32Array[] {
+    const { fimPre, fimSuf, fimMid, bos, addBos } = this.facts
+    if (fimPre < 0 || fimSuf < 0 || fimMid < 0) {
+      throw new HearthError('unsupported_parameter', `suffix (fill-in-the-middle) needs a model with FIM tokens; ${this.id} has none`, 'suffix')
+    }
+    const after = this.#native.tokenize(suffix, false, false)
+    const list = typeof raw === 'string' || (raw.length > 0 && typeof raw[0] === 'number') ? [raw as string | ArrayLike<number>] : (raw as (string | ArrayLike<number>)[])
+    return list.map((p) => {
+      const before = typeof p === 'string' ? this.#native.tokenize(p, false, false) : this.tokenizePrompts([p])[0]!
+      return Int32Array.from([...(addBos && bos >= 0 ? [bos] : []), fimPre, ...before, fimSuf, ...after, fimMid])
+    })
   }
 
-  /** Renders and tokenizes a chat; BOS is added unless the template already wrote it. */
-  chatPrompt(messages: ChatMessage[], options: ChatRenderOptions = {}): Int32Array {
-    const text = this.chatTemplate.render(messages, options)
+  /** A chat through the model's template (tools, formats and reasoning as `run` takes them). */
+  chat(messages: ChatMessage[], options: Omit<ChatRequest, 'messages'> = {}): Promise<Generation> {
+    return this.run({ ...options, messages })
+  }
+
+  /** The prompt tokens a chat request renders to (with everything the request's options add to it). */
+  async chatPrompt(messages: ChatMessage[], options: Omit<ChatRequest, 'messages' | 'n' | 'signal'> = {}): Promise<Int32Array> {
+    return (await prepareChat(this, { ...options, messages })).prompts[0]!
+  }
+
+  /** A rendered chat prompt as tokens: special-token text parsed, BOS added unless the template already wrote it. */
+  chatTokens(text: string): Int32Array {
     const bosText = this.facts.bos >= 0 ? this.detokenize([this.facts.bos], true) : ''
     const addBos = this.facts.addBos && !(bosText && text.startsWith(bosText))
     const tokens = this.#native.tokenize(text, false, true)
@@ -269,9 +314,26 @@ export class Model {
     return out
   }
 
-  withTemplateStops(params: SamplingParams): SamplingParams {
-    if (this.chatTemplate.stops.length === 0) return params
-    return { ...params, stop: [...params.stop, ...this.chatTemplate.stops.filter((s) => !params.stop.includes(s))] }
+  /** A token's bytes with special tokens as their text (what a chat template wrote). */
+  specialBytes(token: number): Uint8Array {
+    return this.#specialPieces.bytes(token)
+  }
+
+  /**
+   * Token pieces in which these special tokens (a chat format's tool-call markers) show as their text, or null
+   * when none of them is a single special token of this vocabulary.
+   */
+  piecesPreserving(preserved: readonly string[]): PieceSource | null {
+    const key = preserved.join('\u0000')
+    if (!this.#preserving.has(key)) {
+      const ids = new Set<number>()
+      for (const text of preserved) {
+        const t = this.#native.tokenize(text, false, true)
+        if (t.length === 1) ids.add(t[0]!)
+      }
+      this.#preserving.set(key, ids.size ? new PreservingPieces(this.pieces, this.#specialPieces, ids) : null)
+    }
+    return this.#preserving.get(key)!
   }
 
   /** Queues validated parameters over prompt tokens. */

@@ -28,6 +28,10 @@ export interface NativeModelFacts {
   bos: number
   eos: number
   eot: number
+  /** fill-in-the-middle tokens: prefix, suffix, middle (-1 when the vocabulary has none) */
+  fimPre: number
+  fimSuf: number
+  fimMid: number
   addBos: boolean
   addEos: boolean
   hasEncoder: boolean
@@ -93,7 +97,11 @@ export interface NativeSamplerParams {
    * for a trigger; a trigger word that is one special token becomes a token trigger, and must be a preserved
    * token). With thinking tags, llama.cpp's reasoning-budget sampler watches the thinking block: a lazy grammar
    * does not fire inside it, and `reasoningBudget` bounds it. Refused (invalid_grammar) beside `grammar`. */
-  chat?: Pick<NativeChatApplied, 'grammar' | 'grammarLazy' | 'grammarTriggers' | 'preservedTokens' | 'generationPrompt' | 'thinkingStartTag' | 'thinkingEndTags'>
+  chat?: Pick<NativeChatApplied, 'grammar' | 'grammarLazy' | 'grammarTriggers' | 'preservedTokens' | 'generationPrompt' | 'thinkingStartTag' | 'thinkingEndTags'> & {
+    /** the generation prompt as the prompt's own last tokens: fed to a (not lazy) chat grammar instead of llama.cpp's
+     * tokenization of generationPrompt alone, which for SentencePiece vocabularies adds a word-start space */
+    prefillTokens?: Int32Array
+  }
   /** tokens allowed inside the thinking block before its end tag is forced; -1 (default) = unlimited. Needs
    * `chat` with thinking tags. */
   reasoningBudget?: number
@@ -132,12 +140,6 @@ export interface NativeStepResult {
   nTop: number
   topIds: Int32Array
   topLogprobs: Float32Array
-  /**
-   * per sampled entry: 0 = sampled, 1 = the sequence's constraints (its grammar) allow no token (nothing was
-   * accepted), 2 = sampling failed (errors[i] says why); only that sequence is affected
-   */
-  status?: Int32Array
-  errors?: string[]
   decodeUs: number
   sampleUs: number
 }

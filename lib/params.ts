@@ -132,8 +132,8 @@ export function randomSeed(): number {
   return Math.floor(Math.random() * 0xffffffff)
 }
 
-/** The native sampler's form of `p`; `eog` tokens are banned when `ignoreEos` is set. */
-export function toNativeSampler(p: SamplingParams, eog: Int32Array, seed: number): NativeSamplerParams {
+/** The native sampler's form of `p` (with a chat format's constraints); `eog` tokens are banned when `ignoreEos` is set. */
+export function toNativeSampler(p: SamplingParams, eog: Int32Array, seed: number, chat?: NativeSamplerParams['chat']): NativeSamplerParams {
   const bias = new Map(p.logitBias)
   if (p.ignoreEos) for (const t of eog) bias.set(t, -Infinity)
   const flat = new Float32Array(bias.size * 2)
@@ -156,5 +156,6 @@ export function toNativeSampler(p: SamplingParams, eog: Int32Array, seed: number
     topLogprobs: p.topLogprobs,
     ...(p.grammar ? { grammar: p.grammar } : {}),
     ...(flat.length ? { logitBias: flat } : {}),
+    ...(chat ? { chat } : {}),
   }
 }

@@ -5,10 +5,10 @@
 import { buildBatch, type Batch, type BatchMember } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
 import { commonPrefix, KvCells } from './kv-cells.js'
-import type { NativeContext, NativeStepResult } from './native.js'
+import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
 import { Sequence, type FinishReason, type TokenInfo } from './sequence.js'
-import type { TokenPieces } from './token-text.js'
+import type { PieceSource, TokenPieces } from './token-text.js'
 
 export interface SchedulerOptions {
   /** sequences decoded together (the context's nSeqMax) */
@@ -41,14 +41,18 @@ export interface SchedulerStats {
 
 export interface SubmitOptions {
   signal?: AbortSignal
+  /** how tokens become text, when not the model's usual pieces (a chat format's preserved special tokens) */
+  pieces?: PieceSource
+  /** the chat format's constraints on the output (its grammar, triggers, thinking tags) for the sampler */
+  chat?: ChatConstraint
 }
+
+/** A chat format's output constraints, as the native sampler takes them. */
+export type ChatConstraint = NonNullable<NativeSamplerParams['chat']>
 
 /** What the scheduler needs of a native context (a fake in the tests without a model). */
 export type StepContext = Pick<NativeContext, 'step' | 'setSampler' | 'seqRemove' | 'seqCopy'>
 
-/** Native per-sequence sampling status (lib/native.ts): the constraints left no token to choose. */
-const STATUS_NOTHING_ALLOWED = 1
-const STATUS_ERROR = 2
 
 /** Gathering a burst of requests before the first step from idle: see #kick(). */
 const GATHER_QUIET_MS = 1
@@ -104,6 +108,7 @@ interface Queued {
   seq: Sequence
   budget: number
   at: number
+  chat: ChatConstraint | undefined
 }
 
 /** A token booked from a settled step, rendered after the next step has started. */
@@ -199,12 +204,12 @@ export class Scheduler {
       )
     }
     const budget = Math.min(params.maxTokens ?? room, room)
-    const seq = new Sequence(prompt, params, params.seed ?? randomSeed(), this.#pieces, (s) => this.#cancel(s))
+    const seq = new Sequence(prompt, params, params.seed ?? randomSeed(), options.pieces ?? this.#pieces, (s) => this.#cancel(s))
     if (budget === 0) {
       queueMicrotask(() => seq.finish('length', { cachedTokens: 0, queuedMs: 0, admittedAt: performance.now(), firstTokenAt: 0 }))
       return seq
     }
-    const entry: Queued = { seq, budget, at: performance.now() }
+    const entry: Queued = { seq, budget, at: performance.now(), chat: options.chat }
     this.#lastSubmit = entry.at
     this.#queue.push(entry)
     if (!this.#stepping) this.#admit()
@@ -435,7 +440,7 @@ export class Scheduler {
     // first, as it may throw: nothing has changed yet
     const p = seq.params
     const penalized = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0
-    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed), penalized ? prompt : undefined)
+    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed, q.chat), penalized ? prompt : undefined)
     const m = new Running(seq, target, this.#kv, budget, q.at)
     this.#kv.acquire(target, prompt.length - reuse.length + budget)
     if (reuse.waitFor) {
@@ -512,13 +517,13 @@ export class Scheduler {
     for (const e of batch.entries) {
       const m = e.member
       if (e.sample < 0 || m.left) continue
-      const status = r.status?.[e.sample] ?? 0
-      if (status === STATUS_ERROR) {
-        const message = r.errors?.[e.sample] || 'sampling failed'
+      const status = r.status[e.sample]
+      if (status === SampleStatus.error) {
+        const message = r.errors[e.sample] || 'sampling failed'
         this.#end(m, 'error', 'drop-generated', new HearthError('sampling_failed', message))
         continue
       }
-      if (status === STATUS_NOTHING_ALLOWED) {
+      if (status === SampleStatus.none) {
         // the grammar is complete (or the constraints allow nothing more): the output ends here, normally
         this.#leave(m, 'keep')
         out.push({ member: m, token: -1, info: { id: -1, logprob: null, top: [] }, finish: 'stop' })

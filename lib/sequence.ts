@@ -4,7 +4,7 @@
 // (`for await (const piece of seq)` yields text pieces; leaving the loop cancels it).
 import type { HearthError } from './errors.js'
 import type { SamplingParams } from './params.js'
-import { StopMatcher, TokenText, type TokenPieces } from './token-text.js'
+import { StopMatcher, TokenText, type PieceSource } from './token-text.js'
 
 /** stop: a stop string; eos: an end-of-generation token; length: max tokens or the context; cancelled: abort. */
 export type FinishReason = 'stop' | 'length' | 'eos' | 'cancelled' | 'error'
@@ -85,7 +85,7 @@ export class Sequence implements AsyncIterable<string> {
   readonly #onCancel: (seq: Sequence) => void
 
   /** @internal the scheduler creates sequences */
-  constructor(prompt: Int32Array, params: SamplingParams, seed: number, pieces: TokenPieces, onCancel: (seq: Sequence) => void) {
+  constructor(prompt: Int32Array, params: SamplingParams, seed: number, pieces: PieceSource, onCancel: (seq: Sequence) => void) {
     this.prompt = prompt
     this.params = params
     this.seed = seed

@@ -1,8 +1,13 @@
 // Tokens to text without a native call per token, never splitting a UTF-8 character, and stop strings
 // that never reach the output, not even their first characters.
 
+/** Where a token's bytes come from. */
+export interface PieceSource {
+  bytes(token: number): Uint8Array
+}
+
 /** Every token's raw bytes, read once from the model. */
-export class TokenPieces {
+export class TokenPieces implements PieceSource {
   readonly #bytes: Uint8Array
   readonly #offsets: Uint32Array
 
@@ -20,12 +25,32 @@ export class TokenPieces {
   }
 }
 
+/**
+ * Pieces where the given special tokens show as their text (a chat format's tool-call markers, which its parser
+ * must see) while every other special token stays hidden.
+ */
+export class PreservingPieces implements PieceSource {
+  readonly #pieces: PieceSource
+  readonly #special: PieceSource
+  readonly #preserved: ReadonlySet<number>
+
+  constructor(pieces: PieceSource, special: PieceSource, preserved: ReadonlySet<number>) {
+    this.#pieces = pieces
+    this.#special = special
+    this.#preserved = preserved
+  }
+
+  bytes(token: number): Uint8Array {
+    return this.#preserved.has(token) ? this.#special.bytes(token) : this.#pieces.bytes(token)
+  }
+}
+
 /** Streams token bytes into text; bytes of an unfinished UTF-8 character wait for the next token. */
 export class TokenText {
-  readonly #pieces: TokenPieces
+  readonly #pieces: PieceSource
   readonly #decoder = new TextDecoder('utf-8')
 
-  constructor(pieces: TokenPieces) {
+  constructor(pieces: PieceSource) {
     this.#pieces = pieces
   }
 

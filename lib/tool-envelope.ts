@@ -7,13 +7,8 @@
 //
 // and EnvelopeOutput turns the streamed JSON into content and tool-call deltas as it arrives: a call's id and name
 // once its name is complete, its arguments as they are written, the content string unescaped.
-import { randomBytes } from 'node:crypto'
 import type { ChatMessage, Tool } from './chat-template.js'
-import type { ChatOutput, OutputDelta } from './chat-output.js'
-
-export function newToolCallId(): string {
-  return `call_${randomBytes(12).toString('hex')}`
-}
+import { newToolCallId, type ChatOutput, type OutputDelta } from './chat-output.js'
 
 /**
  * The envelope's JSON schema. `mustCall`: only the tool_calls form; `parallel`: more than one call allowed;

@@ -284,6 +284,16 @@ bool chat_sampler_read(const Napi::Object & o, sampler_chat_params & out, std::s
         return true;
     };
     if (!read_strings("preservedTokens", out.preserved_tokens) || !read_strings("thinkingEndTags", out.thinking_end_tags)) return fail();
+    Napi::Value prefill = o.Get("prefillTokens");
+    if (!prefill.IsUndefined()) {
+        if (!prefill.IsTypedArray() || prefill.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+            error = "chat.prefillTokens must be an Int32Array";
+            return false;
+        }
+        Napi::Int32Array a = prefill.As<Napi::Int32Array>();
+        out.prefill_tokens.assign(a.Data(), a.Data() + a.ElementLength());
+        out.has_prefill = true;
+    }
     Napi::Array triggers;
     bool        present = false;
     if (!r.opt_array(o, "grammarTriggers", "chat.grammarTriggers", triggers, present)) return fail();

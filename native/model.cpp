@@ -204,6 +204,10 @@ Napi::Value Model::facts(const Napi::CallbackInfo & info) {
     o.Set("bos", llama_vocab_bos(vocab));
     o.Set("eos", llama_vocab_eos(vocab));
     o.Set("eot", llama_vocab_eot(vocab));
+    // fill-in-the-middle tokens (-1 when the vocabulary has none): /v1/completions' suffix
+    o.Set("fimPre", llama_vocab_fim_pre(vocab));
+    o.Set("fimSuf", llama_vocab_fim_suf(vocab));
+    o.Set("fimMid", llama_vocab_fim_mid(vocab));
     o.Set("addBos", llama_vocab_get_add_bos(vocab));
     o.Set("addEos", llama_vocab_get_add_eos(vocab));
     o.Set("hasEncoder", llama_model_has_encoder(model));

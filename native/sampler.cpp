@@ -47,7 +47,9 @@ static bool chat_to_common(const sampler_params & p, const llama_vocab * vocab, 
         error = "a lazy grammar needs at least one trigger";
         return false;
     }
-    cp.generation_prompt = chat.generation_prompt;
+    // an exact prefill replaces llama.cpp's (see sampler_chat_params): fed after init, below; a lazy grammar is
+    // never prefilled, so it keeps llama.cpp's way (which feeds only the reasoning budget)
+    cp.generation_prompt = chat.has_prefill && !cp.grammar_lazy && !chat.grammar.empty() ? std::string() : chat.generation_prompt;
     if (!chat.thinking_start_tag.empty() && !chat.thinking_end_tags.empty()) {
         cp.reasoning_budget_start = tokenize_special(vocab, chat.thinking_start_tag);
         for (const std::string & tag : chat.thinking_end_tags) {
@@ -113,7 +115,14 @@ std::unique_ptr<seq_sampler> sampler_init(const sampler_params & p, const llama_
     s->penalties      = penalize;
     log_take_errors();
     std::string what;
-    if (!try_run([&] { s->smpl.reset(common_sampler_init(model, cp)); }, what)) {
+    const bool prefill = p.has_chat && p.chat.has_prefill && cp.generation_prompt.empty() && !p.chat.generation_prompt.empty();
+    if (!try_run([&] {
+            s->smpl.reset(common_sampler_init(model, cp));
+            // as llama.cpp's own prefill: the grammar and the reasoning budget advance past what the template wrote
+            if (prefill && s->smpl) {
+                for (llama_token t : p.chat.prefill_tokens) common_sampler_accept(s->smpl.get(), t, /* is_generated */ true);
+            }
+        }, what)) {
         const std::string details = log_take_errors();
         // the grammar's own reason is logged by llama.cpp; the exception only says that it failed
         error = what + (details.empty() ? std::string() : ": " + details);

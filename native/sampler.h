@@ -25,6 +25,11 @@ struct sampler_chat_params {
     std::vector<common_grammar_trigger> grammar_triggers;  // as the library returned them (words, patterns, tokens)
     std::vector<std::string>            preserved_tokens;
     std::string                         generation_prompt; // fed to the grammar (not lazy) and the reasoning budget first
+    // The generation prompt as the prompt's own last tokens. llama.cpp tokenizes generation_prompt alone to feed it,
+    // which for a SentencePiece vocabulary adds a word-start space the grammar does not expect (the template's
+    // "\nAssistant:" becomes " \nAssistant:"); the prompt's tokens are what the model saw, and what it continues.
+    std::vector<llama_token>            prefill_tokens;
+    bool                                has_prefill = false;
     std::string                         thinking_start_tag;
     std::vector<std::string>            thinking_end_tags;
 };

@@ -30,6 +30,8 @@ function chatRequest(body: ChatCompletionRequest, signal: AbortSignal | undefine
     parallelToolCalls: body.parallel_tool_calls ?? true,
     format: outputFormat(body.response_format, 'response_format'),
     ...(body.reasoning_effort ? { reasoningEffort: body.reasoning_effort } : {}),
+    // llama-server's field: "none" leaves the thinking inline in the content, as the model wrote it
+    reasoning: body.reasoning_format === 'none' ? 'inline' : 'separate',
     sampling: samplingFromWire(body, {
       maxTokens: body.max_completion_tokens ?? body.max_tokens,
       stop: body.stop,
@@ -58,11 +60,13 @@ export function chatUsage(u: Usage) {
 export async function chatCompletions(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
   const model = state.resolveModel(body.model)
-  const names: ParamNames = {
-    prompt: 'messages',
-    max_tokens: body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens',
-    format: 'response_format',
-  }
+  const names: ParamNames = [
+    ['prompt', 'messages'],
+    ['max_tokens', body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens'],
+    ['format.schema', 'response_format.json_schema.schema'],
+    ['format', 'response_format'],
+    ...(body.tools ?? []).map((_, i): [string, string] => [`tools[${i}].parameters`, `tools[${i}].function.parameters`]),
+  ]
   const gen = await serveGeneration(state, reply, model, chatRequest(body, undefined), names)
   const logprobs = body.logprobs ?? false
   const head = { id: newId('chatcmpl-'), object: 'chat.completion.chunk', created: nowSeconds(), model: model.id, system_fingerprint: SYSTEM_FINGERPRINT }

@@ -21,9 +21,6 @@ function completionRequest(body: CompletionRequest): TextRequest {
   if (body.best_of !== undefined && body.best_of !== null && body.best_of !== n) {
     throw new HearthError('unsupported_parameter', 'best_of other than n is not supported', 'best_of')
   }
-  if (body.suffix) {
-    throw new HearthError('unsupported_parameter', 'suffix (fill-in-the-middle) is not supported by this server for this model', 'suffix')
-  }
   const nLogprobs = body.logprobs ?? null
   if (nLogprobs !== null && (nLogprobs < 0 || nLogprobs > 20)) throw invalidParam('logprobs', 'logprobs must be between 0 and 20')
   if (body.echo && nLogprobs !== null) {
@@ -31,6 +28,7 @@ function completionRequest(body: CompletionRequest): TextRequest {
   }
   return {
     prompt: body.prompt,
+    ...(body.suffix !== undefined && body.suffix !== null ? { suffix: body.suffix } : {}),
     sampling: samplingFromWire(body, { maxTokens: body.max_tokens ?? 16, stop: body.stop, logprobs: nLogprobs !== null, topLogprobs: nLogprobs ?? 0 }),
     n,
   }
@@ -46,7 +44,7 @@ export async function completions(state: ServerState, reply: Reply, raw: unknown
   const body = validate(raw)
   const model = state.resolveModel(body.model)
   const request = completionRequest(body)
-  const gen = await serveGeneration(state, reply, model, request, {})
+  const gen = await serveGeneration(state, reply, model, request, [])
   const n = request.n ?? 1
   const echo = body.echo ? promptTexts(model, body.prompt) : null
   const logprobs = body.logprobs !== undefined && body.logprobs !== null

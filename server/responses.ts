@@ -21,7 +21,12 @@ import { errorObject } from './stream-tail.js'
 
 const validate = validator(ResponseRequest, IGNORED.responses)
 
-const NAMES: ParamNames = { prompt: 'input', messages: 'input', max_tokens: 'max_output_tokens', format: 'text.format' }
+const NAMES: ParamNames = [
+  ['prompt', 'input'],
+  ['messages', 'input'],
+  ['max_tokens', 'max_output_tokens'],
+  ['format', 'text.format'],
+]
 
 /** The one place a Responses body becomes a library request; `conversation` is what is stored for the next turn. */
 function responseRequest(state: ServerState, body: ResponseRequest): { request: ChatRequest; conversation: ChatMessage[] } {

@@ -8,15 +8,24 @@ import type { Model, TextRequest } from '../lib/model.js'
 import type { Reply } from './http.js'
 import type { ServerState } from './state.js'
 
-/** How an endpoint names the library's parameters on the wire, where the names differ (e.g. prompt -> input). */
-export type ParamNames = Record<string, string>
+/**
+ * How an endpoint names the library's parameters on the wire where the names differ, as rewrites of the start of
+ * the library's parameter path: `[['prompt', 'input'], ['format', 'text.format']]`. Only whole path segments match.
+ */
+export type ParamNames = [lib: string, wire: string][]
 
 export function renameParam(err: unknown, names: ParamNames): unknown {
   if (!(err instanceof HearthError) || err.param === null) return err
-  const [head, ...rest] = err.param.split(/(?=[.[])/)
-  const wire = names[head!]
-  if (wire === undefined) return err
-  const renamed = new HearthError(err.code, err.message.split(`'${head}'`).join(`'${wire}'`), wire + rest.join(''))
+  const param = err.param
+  const hit = names.find(([lib]) => param === lib || param.startsWith(lib + '.') || param.startsWith(lib + '['))
+  if (!hit) return err
+  const wire = hit[1] + param.slice(hit[0].length)
+  // the message names the parameter as the library does; say it as the client wrote it (identifiers only: a
+  // plain word such as "prompt" stays, since the message may use it as a word)
+  const identifier = (name: string) => /[._[]/.test(name)
+  let message = err.message.split(param).join(wire)
+  if (identifier(hit[0])) message = message.split(hit[0]).join(hit[1])
+  const renamed = new HearthError(err.code, message, wire)
   renamed.stack = err.stack
   return renamed
 }

@@ -77,6 +77,7 @@ export const ChatCompletionRequest = Type.Object({
   tool_choice: Type.Optional(Type.Union([Type.String(), Obj, Type.Null()])),
   parallel_tool_calls: Type.Optional(Bool),
   reasoning_effort: Type.Optional(Str),
+  reasoning_format: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('auto'), Type.Literal('deepseek'), Type.Literal('deepseek-legacy'), Type.Null()])),
 })
 export type ChatCompletionRequest = Static<typeof ChatCompletionRequest>
 

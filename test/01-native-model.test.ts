@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { FALLBACK_CHAT_TEMPLATE } from '../lib/index.js'
 import { Model, defaultModelPath, HearthError, native } from '../lib/index.js'
 import { loadModel } from './helpers.js'
 
@@ -23,7 +24,7 @@ t.test('loads the default model and reports its facts', async (t) => {
   t.equal(model.facts.eos, 2)
   t.equal(model.facts.eot, -1, 'no end-of-turn token')
   t.equal(model.facts.chatTemplate, null, 'a base model without a chat template')
-  t.ok(model.chatTemplate.isFallback)
+  t.equal(model.chatTemplates.source, FALLBACK_CHAT_TEMPLATE, "hearth's fallback template is used")
   t.equal(model.metadata['general.architecture'], 'llama')
   t.same([...model.eog], [2])
   t.ok(progress.length > 1, 'progress was reported')

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { HearthError, native, defaultModelPath } from '../lib/index.js'
 import { checkGrammarLimits, grammarLimits, type GrammarLimits } from '../lib/grammar-limits.js'
 import { packageRoot, SampleStatus, type NativeModel } from '../lib/native.js'
-import { jsonGrammar } from '../server/json-grammar.js'
+import { jsonGrammar } from '../lib/json-grammar.js'
 import { collect, loadModel, PROMPT } from './helpers.js'
 
 const chain = (n: number, tail = '') => {

@@ -5,7 +5,8 @@ import t from 'tap'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Model, type ChatMessage, type ChatRenderOptions, type Tool } from '../lib/index.js'
+import { Model, type ChatMessage, type Tool } from '../lib/index.js'
+import { toNativeMessages } from '../lib/chat-template.js'
 import { templatesDir } from './models/chat-model.js'
 import { ensureTestModel, ensureTestModels, TEST_MODELS, type TestModelFile } from './models/make-test-models.js'
 
@@ -26,7 +27,7 @@ interface FamilyExpectation {
   addBos: boolean
   /** a chat whose rendering holds every text of `inPrompt` */
   messages: ChatMessage[]
-  options: ChatRenderOptions
+  options: { tools?: Tool[]; addGenerationPrompt?: boolean; enableThinking?: boolean }
   inPrompt: string[]
 }
 
@@ -138,7 +139,7 @@ const FAMILIES: FamilyExpectation[] = [
     addBos: false,
     messages: toolChat,
     // with thinking off the generation prompt holds an empty <think></think>
-    options: { tools, variables: { enable_thinking: false } },
+    options: { tools, enableThinking: false },
     inPrompt: ['<|im_start|>', '<|im_end|>', '<tool_call>', '</tool_call>', '<tool_response>', '</tool_response>', '<think>', '</think>'],
   },
 ]
@@ -163,7 +164,7 @@ for (const family of FAMILIES) {
 
     t.equal(model.facts.architecture, 'llama')
     t.equal(model.facts.chatTemplate, readFileSync(join(templatesDir, family.template), 'utf8'), 'carries the real template')
-    t.notOk(model.chatTemplate.isFallback)
+    t.equal(model.chatTemplates.origin, 'model', "the model's own template is used")
 
     for (const text of family.control) {
       const id = one(text)
@@ -186,8 +187,10 @@ for (const family of FAMILIES) {
     t.equal(model.facts.addBos, family.addBos)
     t.same([...model.eog].sort((a, b) => a - b), family.eog.map(one).sort((a, b) => a - b), `end of generation: ${family.eog.join(' ')}`)
 
-    const rendered = model.chatTemplate.render(family.messages, family.options)
-    const prompt = model.chatPrompt(family.messages, family.options)
+    const { tools: given, ...rest } = family.options
+    const tools = given?.map((x) => ({ name: x.name, description: x.description ?? '', parameters: JSON.stringify(x.parameters) }))
+    const rendered = (await model.chatTemplates.apply({ messages: toNativeMessages(family.messages), ...rest, ...(tools ? { tools } : {}) })).prompt
+    const prompt = model.chatTokens(rendered)
     t.equal(model.detokenize(prompt, true), rendered, 'the prompt tokens render back to the template output')
     for (const text of family.inPrompt) {
       const id = one(text)
@@ -204,7 +207,7 @@ t.test('generation on every test model: random text, no special token unless for
     const model = await Model.load(await ensureTestModel(family.file), modelOptions)
     t.teardown(() => model.dispose())
     const specials = new Set([...family.control, ...family.userDefined].map((s) => model.tokenize(s, { addSpecial: false, parseSpecial: true })[0]))
-    const prompt = model.chatPrompt([{ role: 'user', content: 'Tell me a story.' }])
+    const prompt = await model.chatPrompt([{ role: 'user', content: 'Tell me a story.' }])
     for (const sampling of [{ temperature: 0 }, { temperature: 1, seed: 7 }]) {
       const seq = model.generate(prompt, { ...sampling, maxTokens: 100 })
       let text = ''

@@ -28,7 +28,7 @@ t.test('responses', async (t) => {
     t.ok(r.output_text.length > 0, 'the client computes output_text')
     t.equal(r.usage!.output_tokens, 16)
     t.equal(r.usage!.total_tokens, r.usage!.input_tokens + 16)
-    const expected = local.chatPrompt([{ role: 'user', content: 'Tell me of Emma.' }]).length
+    const expected = (await local.chatPrompt([{ role: 'user', content: 'Tell me of Emma.' }])).length
     t.equal(r.usage!.input_tokens, expected, 'the prompt is the templated input')
     const stored = await client.responses.retrieve(r.id)
     t.equal(stored.id, r.id, 'stored responses can be retrieved')
@@ -46,12 +46,14 @@ t.test('responses', async (t) => {
       max_output_tokens: 8,
       temperature: 0,
     })
-    const expected = local.chatPrompt([
-      { role: 'system', content: 'Answer as Mr. Collins would.' },
-      { role: 'user', content: 'Good morning.' },
-      { role: 'assistant', content: 'Good morning to you.' },
-      { role: 'user', content: 'How is Lady Catherine?' },
-    ]).length
+    const expected = (
+      await local.chatPrompt([
+        { role: 'system', content: 'Answer as Mr. Collins would.' },
+        { role: 'user', content: 'Good morning.' },
+        { role: 'assistant', content: 'Good morning to you.' },
+        { role: 'user', content: 'How is Lady Catherine?' },
+      ])
+    ).length
     t.equal(r.usage!.input_tokens, expected)
     t.equal(r.instructions, 'Answer as Mr. Collins would.')
   })
@@ -59,7 +61,7 @@ t.test('responses', async (t) => {
   t.test('previous_response_id continues the conversation', async (t) => {
     const first = await client.responses.create({ model: MODEL, instructions: 'Be brief.', input: 'Who is Mr. Darcy?', max_output_tokens: 12, temperature: 0 })
     const second = await client.responses.create({ model: MODEL, previous_response_id: first.id, input: 'And Elizabeth?', max_output_tokens: 12, temperature: 0 })
-    const conversation = local.chatPrompt([
+    const conversation = await local.chatPrompt([
       { role: 'user', content: 'Who is Mr. Darcy?' },
       { role: 'assistant', content: first.output_text },
       { role: 'user', content: 'And Elizabeth?' },

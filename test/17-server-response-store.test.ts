@@ -146,7 +146,7 @@ t.test('the store', async (t) => {
 
 t.test('the real server', async (t) => {
   const local = await loadModel(t, { parallel: 1 })
-  const prompt = (messages: { role: 'user' | 'assistant'; content: string }[]) => local.chatPrompt(messages).length
+  const prompt = async (messages: { role: 'user' | 'assistant'; content: string }[]) => (await local.chatPrompt(messages)).length
 
   t.test('stored responses survive a restart and continue', async (t) => {
     const db = join(tempDir(t), 'responses.sqlite')
@@ -163,7 +163,7 @@ t.test('the real server', async (t) => {
       { role: 'assistant' as const, content: r.output_text },
       { role: 'user' as const, content: 'And Elizabeth?' },
     ]
-    t.equal(next.usage!.input_tokens, prompt(conversation), 'the conversation stored before the restart is continued')
+    t.equal(next.usage!.input_tokens, await prompt(conversation), 'the conversation stored before the restart is continued')
     t.ok(existsSync(db))
     t.notOk(existsSync(join(second.dataDir, 'responses.sqlite')), 'an explicit --responses-db is used instead of the data folder')
   })

@@ -53,6 +53,8 @@ export class FakeContext implements StepContext {
           const out = call.sampleAt.map((at, k) => (next ? next(call.seqIds[at]!, k) : (call.tokens[at]! % 26) + 1))
           resolve({
             tokens: Int32Array.from(out),
+            status: new Int32Array(out.length),
+            errors: out.map(() => ''),
             logprobs: new Float32Array(out.length).fill(NaN),
             nTop: 0,
             topIds: new Int32Array(0),
