@@ -9,13 +9,16 @@
 //     (16 rules of two alternatives each, 350 bytes) took 96 s; 4,000 alternatives take ~0.3 s;
 //   - repetitions copy their item: `"<1000 chars>"{2000}` is 2 M elements (1 KB of grammar, 4 s);
 //   - `x{5,3}` (max below min) makes llama.cpp create rules until memory runs out.
-// The limits sit far below those points and above every grammar in llama.cpp's grammars/ and its
-// json-schema-to-grammar tests (see test/04-native-faults.test.ts).
+// Nesting and reference depth sit 150x and 70x below the stack overflows; the cost limits keep llama.cpp's
+// check of one grammar under ~0.3 s (measured at each limit). All sit far above every grammar in
+// llama.cpp's grammars/ and the 79 expected outputs of its json-schema-to-grammar tests (at most 1.4 KB,
+// nesting 4, 90 rules, 478 elements, reference depth 7, 12 ways); test/04-native-faults.test.ts also admits
+// an enum of 1,000 values and json-schema-style repetitions {0,2000}.
 //
 // The scan mirrors llama.cpp's parser (src/llama-grammar.cpp): the same tokens, the same rules made for groups
-// and repetitions, the same element counts. Where the grammar does not parse, the scan stops and leaves the
-// error message to llama.cpp, whose parse is safe once size and nesting are bounded (they are checked first,
-// from a lexical scan that does not depend on the parse).
+// and repetitions, the same element counts, the same syntax errors (llama.cpp prints the whole grammar to stderr
+// on each, so they are answered here; a differential test checks that the scan parses whatever llama.cpp
+// accepts). Size and nesting come first, from a lexical scan that does not depend on the parse.
 import { HearthError } from './errors.js'
 
 export interface GrammarLimits {
@@ -42,7 +45,7 @@ export const grammarLimits: Readonly<GrammarLimits> = Object.freeze({
   maxAlternatives: 4096,
 })
 
-/** What the scan measured; fields after `nesting` are 0 when the grammar does not parse. */
+/** What the scan measured of a grammar within the limits. */
 export interface GrammarMeasure {
   bytes: number
   nesting: number
@@ -50,8 +53,6 @@ export interface GrammarMeasure {
   elements: number
   refDepth: number
   alternatives: number
-  /** false when the scan met a syntax error (llama.cpp reports it) */
-  parsed: boolean
 }
 
 const limitNames: Record<keyof GrammarLimits, string> = {
@@ -74,13 +75,16 @@ class LimitExceeded {
   ) {}
 }
 
-/** Thrown inside the scan: llama.cpp would refuse this grammar with a parse error of its own. */
-class SyntaxStop {}
+/** Thrown inside the scan: the grammar does not parse (llama.cpp would refuse it too, printing all of it). */
+class SyntaxStop {
+  constructor(readonly message: string) {}
+}
 
 /**
  * Throws `grammar_too_complex` (param `grammar`) naming the limit and the value when `gbnf` passes one of
- * `limits`, and `invalid_grammar` for grammars llama.cpp would loop on or recurse into (left recursion,
- * repetitions whose maximum is below their minimum). Syntax errors are left to llama.cpp.
+ * `limits`, and `invalid_grammar` when it does not parse (with the line and column), is left-recursive, or
+ * repeats an item {m,n} times with n < m (llama.cpp loops on those). What passes still goes to llama.cpp's own
+ * check, which also refuses `<token>` texts that are not one token of the vocabulary.
  */
 export function checkGrammarLimits(gbnf: string, limits: Readonly<GrammarLimits> = grammarLimits): GrammarMeasure {
   try {
@@ -106,21 +110,15 @@ function measure(gbnf: string, limits: Readonly<GrammarLimits>): GrammarMeasure 
   const bytes = Buffer.byteLength(gbnf, 'utf8')
   if (bytes > limits.maxBytes) throw new LimitExceeded('maxBytes', bytes, true)
   const nesting = lexicalNesting(src, limits.maxNesting)
-  const out: GrammarMeasure = { bytes, nesting, rules: 0, elements: 0, refDepth: 0, alternatives: 0, parsed: false }
   let parsed: Parsed
   try {
     parsed = new Parser(src, limits).parse()
   } catch (err) {
-    if (err instanceof SyntaxStop) return out
+    if (err instanceof SyntaxStop) throw new HearthError('invalid_grammar', `the grammar does not parse: ${err.message}`, 'grammar')
     throw err
   }
-  out.parsed = true
-  out.rules = parsed.rules.length
-  out.elements = parsed.elements
   const { depth, alternatives } = analyse(parsed, limits)
-  out.refDepth = depth
-  out.alternatives = alternatives
-  return out
+  return { bytes, nesting, rules: parsed.rules.length, elements: parsed.elements, refDepth: depth, alternatives }
 }
 
 /**
@@ -216,8 +214,10 @@ class Parser {
     let pos = this.#space(0, true)
     while (pos < this.#src.length) pos = this.#rule(pos)
     // llama.cpp refuses undefined rules; the checks below need every reference resolved
-    if (this.#rules.length === 0 || this.#rules.some((r) => !r.defined)) throw new SyntaxStop()
-    if (!this.#symbols.has('root')) throw new SyntaxStop()
+    if (this.#rules.length === 0) throw new SyntaxStop('it has no rules')
+    const undefinedRule = this.#rules.find((r) => !r.defined)
+    if (undefinedRule) throw new SyntaxStop(`rule ${undefinedRule.base} is used but never defined`)
+    if (!this.#symbols.has('root')) throw new SyntaxStop('it has no root rule')
     return { rules: this.#rules, elements: this.#elements }
   }
 
@@ -270,8 +270,17 @@ class Parser {
   #name(pos: number): number {
     const start = pos
     while (isWordChar(this.#at(pos))) pos++
-    if (pos === start) throw new SyntaxStop()
+    if (pos === start) throw this.#stop(pos, 'expecting a rule name')
     return pos
+  }
+
+  /** A syntax error at `pos`, with its line and column and the text there. */
+  #stop(pos: number, what: string): SyntaxStop {
+    const before = this.#src.slice(0, pos)
+    const line = before.split('\n').length
+    const column = pos - before.lastIndexOf('\n')
+    const near = this.#src.slice(pos, pos + 20).split('\n')[0]!
+    return new SyntaxStop(`${what} at line ${line}, column ${column}${near ? ` (${JSON.stringify(near)})` : ' (end of input)'}`)
   }
 
   /** One character of a literal or class, as parse_char reads it; returns the position after it. */
@@ -281,34 +290,34 @@ class Parser {
       const e = this.#at(pos + 1)
       const hex = e === 0x78 ? 2 : e === 0x75 ? 4 : e === 0x55 ? 8 : 0
       if (hex) {
-        for (let k = 0; k < hex; k++) if (!/[0-9a-fA-F]/.test(this.#src[pos + 2 + k] ?? '')) throw new SyntaxStop()
+        for (let k = 0; k < hex; k++) if (!/[0-9a-fA-F]/.test(this.#src[pos + 2 + k] ?? '')) throw this.#stop(pos, `expecting ${hex} hex digits`)
         return pos + 2 + hex
       }
       if ('trn\\"[]-'.includes(this.#src[pos + 1] ?? '\0')) return pos + 2
-      throw new SyntaxStop()
+      throw this.#stop(pos, 'unknown escape')
     }
-    if (Number.isNaN(c)) throw new SyntaxStop()
+    if (Number.isNaN(c)) throw this.#stop(pos, 'unexpected end of input')
     // one code point (a surrogate pair is one UTF-8 sequence for llama.cpp)
     return c >= 0xd800 && c <= 0xdbff ? pos + 2 : pos + 1
   }
 
   #token(pos: number): number {
-    if (this.#at(pos) !== 0x3c) throw new SyntaxStop()
+    if (this.#at(pos) !== 0x3c) throw this.#stop(pos, "expecting '<'")
     pos++
     if (this.#at(pos) === 0x5b) {
       const end = this.#int(pos + 1)
-      if (this.#at(end) !== 0x5d || this.#at(end + 1) !== 0x3e) throw new SyntaxStop()
+      if (this.#at(end) !== 0x5d || this.#at(end + 1) !== 0x3e) throw this.#stop(end, "expecting ']>'")
       return end + 2
     }
     while (pos < this.#src.length && this.#at(pos) !== 0x3e) pos++
-    if (this.#at(pos) !== 0x3e) throw new SyntaxStop()
+    if (this.#at(pos) !== 0x3e) throw this.#stop(pos, "expecting '>'")
     return pos + 1
   }
 
   #int(pos: number): number {
     const start = pos
     while (isDigit(this.#at(pos))) pos++
-    if (pos === start) throw new SyntaxStop()
+    if (pos === start) throw this.#stop(pos, 'expecting an integer')
     return pos
   }
 
@@ -317,12 +326,12 @@ class Parser {
     const name = this.#src.slice(pos, nameEnd)
     pos = this.#space(nameEnd, false)
     const id = this.#symbol(name)
-    if (!this.#src.startsWith('::=', pos)) throw new SyntaxStop()
+    if (!this.#src.startsWith('::=', pos)) throw this.#stop(pos, "expecting '::='")
     pos = this.#alternates(this.#space(pos + 3, true), name, id, false)
     const c = this.#at(pos)
     if (c === 0x0d) pos += this.#at(pos + 1) === 0x0a ? 2 : 1
     else if (c === 0x0a) pos++
-    else if (pos < this.#src.length) throw new SyntaxStop()
+    else if (pos < this.#src.length) throw this.#stop(pos, 'expecting a newline or the end')
     return this.#space(pos, true)
   }
 
@@ -355,7 +364,7 @@ class Parser {
         nPrevRules = 1
         let n = 0
         while (this.#at(pos) !== 0x22) {
-          if (pos >= this.#src.length) throw new SyntaxStop()
+          if (pos >= this.#src.length) throw this.#stop(pos, 'unexpected end of input in a string')
           pos = this.#char(pos)
           n++
         }
@@ -368,11 +377,11 @@ class Parser {
         nPrevRules = 1
         let n = 0
         while (this.#at(pos) !== 0x5d /* ] */) {
-          if (pos >= this.#src.length) throw new SyntaxStop()
+          if (pos >= this.#src.length) throw this.#stop(pos, 'unexpected end of input in a character class')
           pos = this.#char(pos)
           n++
           if (this.#at(pos) === 0x2d /* - */ && this.#at(pos + 1) !== 0x5d) {
-            if (pos + 1 >= this.#src.length) throw new SyntaxStop()
+            if (pos + 1 >= this.#src.length) throw this.#stop(pos + 1, 'unexpected end of input in a character class')
             pos = this.#char(pos + 1)
             n++
           }
@@ -403,7 +412,7 @@ class Parser {
         lastSymStart = seq.length
         seq.push(sub)
         this.#addElements(1)
-        if (this.#at(pos) !== 0x29 /* ) */) throw new SyntaxStop()
+        if (this.#at(pos) !== 0x29 /* ) */) throw this.#stop(pos, "expecting ')'")
         pos = this.#space(pos + 1, nested)
       } else if (c === 0x2e /* . */) {
         lastSymStart = seq.length
@@ -415,7 +424,7 @@ class Parser {
         nPrevRules = this.#repeat(name, seq, lastSymStart, nPrevRules, c === 0x2b ? 1n : 0n, c === 0x3f ? 1n : null)
       } else if (c === 0x7b /* { */) {
         pos = this.#space(pos + 1, nested)
-        if (!isDigit(this.#at(pos))) throw new SyntaxStop()
+        if (!isDigit(this.#at(pos))) throw this.#stop(pos, 'expecting an integer')
         let end = this.#int(pos)
         const min = this.#u64(this.#src.slice(pos, end))
         pos = this.#space(end, nested)
@@ -430,12 +439,14 @@ class Parser {
             max = this.#u64(this.#src.slice(pos, end))
             pos = this.#space(end, nested)
           }
-          if (this.#at(pos) !== 0x7d) throw new SyntaxStop()
+          if (this.#at(pos) !== 0x7d) throw this.#stop(pos, "expecting '}'")
           pos = this.#space(pos + 1, nested)
         } else {
-          throw new SyntaxStop()
+          throw this.#stop(pos, "expecting ',' or '}'")
         }
-        if (min > MAX_REPETITION_THRESHOLD) throw new SyntaxStop()
+        if (min > MAX_REPETITION_THRESHOLD) {
+          throw this.#stop(pos, `an item repeated at least ${min} times: llama.cpp allows at most ${MAX_REPETITION_THRESHOLD}`)
+        }
         if (max !== null && max > MAX_REPETITION_THRESHOLD) max = null
         if (max !== null && max < min) {
           // llama.cpp computes max - min unsigned and creates rules until memory runs out
@@ -451,17 +462,19 @@ class Parser {
 
   #u64(digits: string): bigint {
     const v = BigInt(digits)
-    if (v > U64_MAX) throw new SyntaxStop() // std::stoull throws
+    if (v > U64_MAX) throw new SyntaxStop(`the repetition count ${digits} is too large`) // std::stoull throws
     return v
   }
 
   /** handle_repetitions: S{min,max} (max null = unbounded) applied to seq[lastSymStart..]; returns n_prev_rules. */
   #repeat(name: string, seq: number[], lastSymStart: number, nPrevRules: number, min: bigint, max: bigint | null): number {
-    if (lastSymStart === seq.length) throw new SyntaxStop()
+    if (lastSymStart === seq.length) throw new SyntaxStop('a repetition (* + ? {}) has no item before it')
     const prev = seq.slice(lastSymStart)
     const minN = Number(min)
     const totalRules = max !== null && max > 0n ? Number(max) : minN > 0 ? minN : 1
-    if (nPrevRules * totalRules > MAX_REPETITION_THRESHOLD) throw new SyntaxStop()
+    if (nPrevRules * totalRules > MAX_REPETITION_THRESHOLD) {
+      throw new SyntaxStop(`a repetition makes ${nPrevRules * totalRules} copies of rules: llama.cpp allows at most ${MAX_REPETITION_THRESHOLD}`)
+    }
     const prevElements = elementsOf(prev)
     if (minN === 0) {
       seq.length = lastSymStart

@@ -1,8 +1,9 @@
 // The one place that loads hearth.node and types it. Prebuilt addons (prebuilds/) come first, then the
 // local source build (build/Release); when none loads, the error lists every path tried and why.
+// HEARTH_ADDON=path loads exactly that file instead (the sanitizer build of scripts/test-asan.mjs).
 import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** Options for loading weights (native `loadModel`). */
@@ -321,13 +322,18 @@ function loadAddon(): NativeAddon {
   const require = createRequire(import.meta.url)
   const tried: string[] = []
   const candidates: string[] = []
-  try {
-    candidates.push(require('node-gyp-build').resolve(packageRoot) as string)
-  } catch (err) {
-    tried.push(`prebuilds/ and build/: ${(err as Error).message.split('\n')[0]}`)
+  const override = process.env.HEARTH_ADDON
+  if (override) {
+    candidates.push(resolve(override))
+  } else {
+    try {
+      candidates.push(require('node-gyp-build').resolve(packageRoot) as string)
+    } catch (err) {
+      tried.push(`prebuilds/ and build/: ${(err as Error).message.split('\n')[0]}`)
+    }
+    const local = join(packageRoot, 'build', 'Release', 'hearth.node')
+    if (!candidates.includes(local) && existsSync(local)) candidates.push(local)
   }
-  const local = join(packageRoot, 'build', 'Release', 'hearth.node')
-  if (!candidates.includes(local) && existsSync(local)) candidates.push(local)
   for (const path of candidates) {
     try {
       const addon = require(path) as NativeAddon

@@ -326,7 +326,8 @@ Napi::Value Context::set_sampler(const Napi::CallbackInfo & info) {
     p.repeat_last_n     = opt_int(o, "repeatLastN", p.repeat_last_n);
     p.presence_penalty  = (float) opt_num(o, "presencePenalty", p.presence_penalty);
     p.frequency_penalty = (float) opt_num(o, "frequencyPenalty", p.frequency_penalty);
-    p.seed              = (uint32_t) opt_num(o, "seed", p.seed);
+    Napi::Value seed = o.Get("seed");
+    if (seed.IsNumber()) p.seed = (uint32_t) seed.As<Napi::Number>().Int64Value(); // modulo 2^32; a double cast would be UB
     p.logprobs          = opt_bool(o, "logprobs", false);
     p.n_top_logprobs    = std::max(0, std::min(opt_int(o, "topLogprobs", 0), 20));
     p.grammar           = opt_str(o, "grammar", "");
@@ -412,39 +413,41 @@ Napi::Value Context::clear(const Napi::CallbackInfo & info) {
 Napi::Value Context::step(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     if (!check_idle(env)) return env.Undefined();
-    auto * w = new step_job(info.This().As<Napi::Object>(), this);
-    auto fail = [&](const char * code, const std::string & msg) {
-        delete w;
-        return throw_error(env, code, msg);
-    };
-    if (!read_i32_array(info[0], w->tokens, "tokens") || !read_i32_array(info[1], w->pos, "positions") ||
-        !read_i32_array(info[2], w->seqs, "seqIds") || !read_i32_array(info[3], w->sample_at, "sampleAt")) {
-        delete w;
+    // validated before the job (and its promise) exists: a promise never settled would leak in node
+    std::vector<int32_t> tokens, pos, seqs, sample_at;
+    if (!read_i32_array(info[0], tokens, "tokens") || !read_i32_array(info[1], pos, "positions") ||
+        !read_i32_array(info[2], seqs, "seqIds") || !read_i32_array(info[3], sample_at, "sampleAt")) {
         return env.Undefined();
     }
-    const size_t n = w->tokens.size();
-    if (w->pos.size() != n || w->seqs.size() != n) {
-        return fail("invalid_batch", "tokens, positions and seqIds must have the same length");
+    const size_t n = tokens.size();
+    if (pos.size() != n || seqs.size() != n) {
+        return throw_error(env, "invalid_batch", "tokens, positions and seqIds must have the same length");
     }
     if ((int32_t) n > n_batch) {
-        return fail("invalid_batch", "batch of " + std::to_string(n) + " tokens exceeds nBatch " + std::to_string(n_batch));
+        return throw_error(env, "invalid_batch", "batch of " + std::to_string(n) + " tokens exceeds nBatch " + std::to_string(n_batch));
     }
     const int32_t n_vocab = llama_vocab_n_tokens(model->vocab);
     for (size_t i = 0; i < n; i++) {
-        if (w->tokens[i] < 0 || w->tokens[i] >= n_vocab) return fail("invalid_token", "token id " + std::to_string(w->tokens[i]) + " is outside the vocabulary");
-        if (w->seqs[i] < 0 || w->seqs[i] >= n_seq_max) return fail("invalid_sequence", "sequence id " + std::to_string(w->seqs[i]) + " is out of range");
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) return throw_error(env, "invalid_token", "token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+        if (seqs[i] < 0 || seqs[i] >= n_seq_max) return throw_error(env, "invalid_sequence", "sequence id " + std::to_string(seqs[i]) + " is out of range");
     }
     std::vector<bool> sampled(n_seq_max, false);
-    for (int32_t idx : w->sample_at) {
-        if (idx < 0 || (size_t) idx >= n) return fail("invalid_batch", "sampleAt index " + std::to_string(idx) + " is outside the batch");
+    for (int32_t idx : sample_at) {
+        if (idx < 0 || (size_t) idx >= n) return throw_error(env, "invalid_batch", "sampleAt index " + std::to_string(idx) + " is outside the batch");
         // llama.cpp asserts (aborts the process) past the outputs reserved: one per sequence
-        if (sampled[w->seqs[idx]]) return fail("invalid_batch", "sampleAt has two positions of sequence " + std::to_string(w->seqs[idx]) + ": a step samples each sequence at most once");
-        sampled[w->seqs[idx]] = true;
+        if (sampled[seqs[idx]]) return throw_error(env, "invalid_batch", "sampleAt has two positions of sequence " + std::to_string(seqs[idx]) + ": a step samples each sequence at most once");
+        sampled[seqs[idx]] = true;
     }
+    auto job = std::make_unique<step_job>(info.This().As<Napi::Object>(), this);
+    job->tokens    = std::move(tokens);
+    job->pos       = std::move(pos);
+    job->seqs      = std::move(seqs);
+    job->sample_at = std::move(sample_at);
+    Napi::Promise promise = job->deferred.Promise();
     busy = true;
-    Napi::Promise promise = w->deferred.Promise();
     runner->done.Ref(env);
     step_runner * r = runner.get();
+    step_job *    w = job.release(); // step_done deletes it
     r->thread.post([r, w] {
         w->run();
         r->done.NonBlockingCall(w);

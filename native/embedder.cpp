@@ -186,29 +186,29 @@ Napi::Value Embedder::embed(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     if (!ctx) return throw_error(env, "context_disposed", "the embedder was disposed");
     if (busy) return throw_error(env, "context_busy", "an embedding batch is in flight on this embedder");
-    auto * w = new embed_worker(info.This().As<Napi::Object>(), this);
-    if (!read_i32_array(info[0], w->tokens, "tokens") || !read_i32_array(info[1], w->offsets, "offsets")) {
-        delete w;
+    // validated before the worker (and its promise) exists: a promise never settled would leak in node
+    std::vector<int32_t> tokens, offsets;
+    if (!read_i32_array(info[0], tokens, "tokens") || !read_i32_array(info[1], offsets, "offsets")) {
         return env.Undefined();
     }
     const int32_t n_ctx   = (int32_t) llama_n_ctx(ctx);
     const int32_t n_vocab = llama_vocab_n_tokens(model->vocab);
     std::string problem;
-    if (w->offsets.size() < 2 || w->offsets.front() != 0 || w->offsets.back() != (int32_t) w->tokens.size()) {
+    if (offsets.size() < 2 || offsets.front() != 0 || offsets.back() != (int32_t) tokens.size()) {
         problem = "offsets must start at 0 and end at tokens.length";
     }
-    for (size_t i = 0; problem.empty() && i + 1 < w->offsets.size(); i++) {
-        int32_t len = w->offsets[i + 1] - w->offsets[i];
+    for (size_t i = 0; problem.empty() && i + 1 < offsets.size(); i++) {
+        int32_t len = offsets[i + 1] - offsets[i];
         if (len < 1) problem = "input " + std::to_string(i) + " is empty";
         else if (len > n_ctx) problem = "input " + std::to_string(i) + " has " + std::to_string(len) + " tokens, more than the embedding context of " + std::to_string(n_ctx);
     }
-    for (size_t i = 0; problem.empty() && i < w->tokens.size(); i++) {
-        if (w->tokens[i] < 0 || w->tokens[i] >= n_vocab) problem = "token id " + std::to_string(w->tokens[i]) + " is outside the vocabulary";
+    for (size_t i = 0; problem.empty() && i < tokens.size(); i++) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) problem = "token id " + std::to_string(tokens[i]) + " is outside the vocabulary";
     }
-    if (!problem.empty()) {
-        delete w;
-        return throw_error(env, "invalid_input", problem);
-    }
+    if (!problem.empty()) return throw_error(env, "invalid_input", problem);
+    auto * w = new embed_worker(info.This().As<Napi::Object>(), this); // deletes itself once settled
+    w->tokens  = std::move(tokens);
+    w->offsets = std::move(offsets);
     busy = true;
     Napi::Promise promise = w->promise();
     w->Queue();

@@ -169,7 +169,7 @@ static float raw_logprobs(const float * logits, int32_t n_vocab, llama_token cho
             }
         }
         std::sort_heap(heap.begin(), heap.end(), cmp); // descending by logit
-        for (int32_t k = 0; k < n_top; k++) {
+        for (int32_t k = 0; k < (int32_t) heap.size(); k++) { // fewer than n_top when the vocabulary is smaller
             top_ids[k]      = heap[k].second;
             top_logprobs[k] = heap[k].first - log_z;
         }

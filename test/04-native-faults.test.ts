@@ -74,17 +74,33 @@ t.test('grammar limits: llama.cpp would loop or recurse on these, so they are re
 
 t.test('grammar limits: measures as llama.cpp builds the grammar', async (t) => {
   const m = (g: string) => checkGrammarLimits(g)
-  t.match(m('root ::= ((("a")))'), { nesting: 3, rules: 4, refDepth: 4, alternatives: 1, parsed: true })
+  t.match(m('root ::= ((("a")))'), { nesting: 3, rules: 4, refDepth: 4, alternatives: 1 })
   // root [ref END]; x{0,3} makes three rules: ["a" ALT END], ["a" ref ALT END] twice
   t.match(m('root ::= "a"{0,3}'), { rules: 4, elements: 2 + 3 + 4 + 4 })
   t.match(m('root ::= "ab"{3}'), { rules: 1, elements: 7 })
   // a-z and 0-9 are two elements each (char, upper bound), _ one; then ALT, "x", END
   t.match(m('root ::= [a-z0-9_] | "x"'), { elements: 5 + 1 + 1 + 1, alternatives: 2 })
   t.match(m('root ::= a? b\na ::= "x" | "y"\nb ::= "z"'), { alternatives: 3 }, 'an optional item: its two ways and the way past it')
-  t.match(m('# comment ( ( (\nroot ::= "(((" [(] # )))\n'), { nesting: 0, parsed: true }, 'parentheses in strings, classes and comments do not nest')
-  t.match(m('root ::= "a" \0 ((((((((('), { nesting: 0, parsed: true }, 'llama.cpp stops at a NUL')
-  t.match(m('root ::= ('), { nesting: 1, parsed: false }, 'syntax errors are left to llama.cpp')
-  t.match(m('root ::= x'), { parsed: false }, 'so are undefined rules')
+  t.match(m('# comment ( ( (\nroot ::= "(((" [(] # )))\n'), { nesting: 0, rules: 1 }, 'parentheses in strings, classes and comments do not nest')
+  t.match(m('root ::= "a" \0 ((((((((('), { nesting: 0, elements: 2 }, 'llama.cpp stops at a NUL')
+})
+
+t.test('grammar limits: syntax errors are answered with where they are', async (t) => {
+  const bad: [string, RegExp][] = [
+    ['root ::= (', /expecting '\)' at line 1, column 11 \(end of input\)/],
+    ['root ::= "a"\nx ::= y', /rule y is used but never defined/],
+    ['x ::= "a"', /no root rule/],
+    ['root := "a"', /expecting '::=' at line 1, column 6/],
+    ['root ::= "a\\q"', /unknown escape at line 1, column 12/],
+    ['root ::= [a-', /unexpected end of input in a character class/],
+    ['root ::= "a"{1000000}', /repeated at least 1000000 times: llama.cpp allows at most 2000/],
+    ['root ::= ("a"{0,2000}){2000}', /makes \d+ copies of rules: llama.cpp allows at most 2000/],
+    ['root ::= *', /has no item before it/],
+    ['root ::= "a"{2', /expecting ',' or '}'/],
+  ]
+  for (const [gbnf, message] of bad) {
+    t.throws(() => checkGrammarLimits(gbnf), { code: 'invalid_grammar', param: 'grammar', message }, JSON.stringify(gbnf))
+  }
 })
 
 t.test('grammar limits: every grammar llama.cpp ships and hearth uses passes', async (t) => {
@@ -92,10 +108,9 @@ t.test('grammar limits: every grammar llama.cpp ships and hearth uses passes', a
   const files = readdirSync(dir).filter((f) => f.endsWith('.gbnf'))
   t.ok(files.length >= 8, 'llama.cpp grammars found')
   for (const f of files) {
-    const measure = checkGrammarLimits(readFileSync(join(dir, f), 'utf8'))
-    t.ok(measure.parsed, `${f} parses`)
+    t.doesNotThrow(() => checkGrammarLimits(readFileSync(join(dir, f), 'utf8')), f)
   }
-  t.ok(checkGrammarLimits(jsonGrammar).parsed, 'the json_object grammar')
+  t.doesNotThrow(() => checkGrammarLimits(jsonGrammar), 'the json_object grammar')
   // what llama.cpp's json-schema-to-grammar makes of long strings and arrays (maxLength, maxItems)
   const schemaLike = String.raw`root ::= "{" space name-kv "," space tags-kv "}" space
 name-kv ::= "\"name\"" space ":" space name
@@ -105,14 +120,14 @@ tags ::= "[" space (tag ("," space tag){0,999})? "]" space
 tag ::= ("\"red\"" | "\"green\"" | "\"blue\"") space
 char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\bfnrt] | "u" [0-9a-fA-F]{4})
 space ::= | " " | "\n" [ \t]{0,20}`
-  t.ok(checkGrammarLimits(schemaLike).parsed)
+  t.match(checkGrammarLimits(schemaLike), { refDepth: 4, nesting: 2 })
   const enum1000 = 'root ::= (' + Array.from({ length: 1000 }, (_, i) => `"\\"value-${i}\\""`).join(' | ') + ') " "?'
-  t.ok(checkGrammarLimits(enum1000).parsed, 'an enum of 1,000 values (OpenAI structured outputs allow that many)')
+  t.match(checkGrammarLimits(enum1000), { alternatives: 1000 }, 'an enum of 1,000 values (OpenAI structured outputs allow that many)')
 })
 
-// llama.cpp's verdict on variations of real grammars: wherever llama.cpp accepts, the scan must have parsed
-// (a scan that gave up where llama.cpp goes on would leave llama.cpp unbounded)
-t.test('grammar limits: the scan parses whatever llama.cpp accepts', async (t) => {
+// llama.cpp's verdict on variations of real grammars: the scan must accept whatever llama.cpp accepts (it
+// would refuse good grammars otherwise), and llama.cpp must refuse what the scan calls invalid
+t.test('grammar limits: the scan agrees with llama.cpp on what parses', async (t) => {
   const m = await native.loadModel(defaultModelPath, {})
   t.teardown(() => m.dispose())
   const dir = join(packageRoot, 'deps', 'llama.cpp', 'grammars')
@@ -133,21 +148,22 @@ t.test('grammar limits: the scan parses whatever llama.cpp accepts', async (t) =
       return false
     }
   }
+  let refused = 0
   const check = (g: string) => {
-    let measure
-    try {
-      measure = checkGrammarLimits(g)
-    } catch (e) {
-      if ((e as HearthError).code === 'invalid_grammar' && /left-recursive/.test((e as Error).message)) {
-        if (verdict(g)) t.fail(`the scan calls this left-recursive, llama.cpp accepts it: ${JSON.stringify(g)}`)
-      }
-      return
-    }
     checked++
-    if (verdict(g)) {
-      accepted++
-      if (!measure.parsed) t.fail(`llama.cpp accepts what the scan could not parse: ${JSON.stringify(g)}`)
+    let error: HearthError | null = null
+    try {
+      checkGrammarLimits(g)
+    } catch (e) {
+      error = e as HearthError
     }
+    // {m,n} with n < m makes llama.cpp allocate forever: never hand it over
+    if (error && /maximum is below the minimum/.test(error.message)) return
+    if (error && error.code !== 'invalid_grammar') return
+    const llama = verdict(g)
+    if (llama) accepted++
+    if (error) refused++
+    if (error && llama) t.fail(`llama.cpp accepts what the scan refuses (${error.message}): ${JSON.stringify(g)}`)
   }
   for (const g of seeds) check(g)
   for (let i = 0; i < 3000; i++) {
@@ -161,7 +177,7 @@ t.test('grammar limits: the scan parses whatever llama.cpp accepts', async (t) =
     }
     check(g)
   }
-  t.ok(accepted > 300, `llama.cpp accepted ${accepted} of ${checked} variations`)
+  t.ok(accepted > 300 && refused > 300, `llama.cpp accepted ${accepted} of ${checked} variations, the scan refused ${refused}`)
 })
 
 t.test('the reproducers through Model.submit: 400s, and the process goes on', async (t) => {
@@ -170,6 +186,11 @@ t.test('the reproducers through Model.submit: 400s, and the process goes on', as
     t.throws(() => model.generate('hi', { maxTokens: 2, grammar: gbnf }), { code: 'grammar_too_complex', status: 400 }, what)
   }
   t.throws(() => model.generate('hi', { maxTokens: 2, grammar: 'root ::= "a"{5,3}' }), { code: 'invalid_grammar' })
+  // llama.cpp's own bounds on repetitions (2,000 copies) refuse these
+  t.throws(() => model.generate('hi', { maxTokens: 2, grammar: 'root ::= "a"{1000000}' }), { code: 'invalid_grammar' })
+  t.throws(() => model.generate('hi', { maxTokens: 2, grammar: 'root ::= ("a"{0,2000}){2000}' }), { code: 'invalid_grammar' })
+  t.throws(() => model.generate('hi', { maxTokens: 2, grammar: 'root ::= <notonetoken>' }), { code: 'invalid_grammar' }, 'llama.cpp still checks tokens')
+  t.throws(() => model.generate('hi', { maxTokens: 2, grammar: 'root ::= root "a" | "b"' }), { code: 'invalid_grammar', message: /left-recursive/ })
   const ok = await collect(model.generate('hi', { maxTokens: 3, grammar: 'root ::= "yes" | "no"', temperature: 0 }))
   t.match(ok.text, /^(yes|no)$/, 'a grammar within the limits still constrains the output')
 })
