@@ -4,8 +4,9 @@
 // Every schema and every JSON value from the caller is bounded here, before anything native sees it.
 import { toNativeMessages, type ChatMessage, type Tool } from './chat-template.js'
 import { ParsedOutput, type ChatOutput } from './chat-output.js'
-import { invalidParam } from './errors.js'
+import { HearthError, invalidParam } from './errors.js'
 import type { PreparedRequest } from './generation.js'
+import { checkGrammarLimits } from './grammar-limits.js'
 import { checkJsonTextLimits } from './json-limits.js'
 import { checkSchema } from './json-schema-check.js'
 import type { Model } from './model.js'
@@ -86,6 +87,15 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
     messages = shorter
     applied = await render(messages)
     prompt = model.chatTokens(applied.prompt)
+  }
+  // the chat layer's grammar is built from checked schemas; it is measured again, as any grammar is
+  if (applied.grammar) {
+    try {
+      checkGrammarLimits(applied.grammar)
+    } catch (err) {
+      const e = err as HearthError
+      throw new HearthError(e.code, `the grammar made from the ${tools.length ? 'tools' : 'format'}: ${e.message}`, tools.length ? 'tools' : 'format')
+    }
   }
   const stops = [...model.templateStops, ...applied.additionalStops]
   params.stop = [...params.stop, ...stops.filter((s) => !params.stop.includes(s))]

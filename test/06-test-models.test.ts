@@ -121,10 +121,10 @@ const FAMILIES: FamilyExpectation[] = [
     eot: '<|endoftext|>',
     eog: ['<|endoftext|>', '<|return|>', '<|call|>'],
     addBos: false,
-    // an assistant turn last, without a generation prompt, is rendered with <|return|>
+    // an assistant turn last, without a generation prompt (llama.cpp's chat layer closes it with <|end|>)
     messages: toolTurns,
     options: { tools, addGenerationPrompt: false },
-    inPrompt: ['<|start|>', '<|message|>', '<|end|>', '<|channel|>', '<|call|>', '<|return|>'],
+    inPrompt: ['<|start|>', '<|message|>', '<|end|>', '<|channel|>', '<|call|>'],
   },
   {
     file: 'qwen3.gguf',
@@ -191,12 +191,14 @@ for (const family of FAMILIES) {
     const tools = given?.map((x) => ({ name: x.name, description: x.description ?? '', parameters: JSON.stringify(x.parameters) }))
     const rendered = (await model.chatTemplates.apply({ messages: toNativeMessages(family.messages), ...rest, ...(tools ? { tools } : {}) })).prompt
     const prompt = model.chatTokens(rendered)
-    t.equal(model.detokenize(prompt, true), rendered, 'the prompt tokens render back to the template output')
-    for (const text of family.inPrompt) {
-      const id = one(text)
-      const n = count(rendered, text)
-      t.ok(n > 0, `the rendered chat holds ${text}`)
-      t.equal(prompt.filter((x) => x === id).length, n, `every ${text} in the chat is the one token`)
+    // llama.cpp's chat layer leaves a leading BOS out of the rendered text when the tokenizer adds it
+    const text = (family.addBos ? family.bos : '') + rendered
+    t.equal(model.detokenize(prompt, true), text, 'the prompt tokens render back to the template output')
+    for (const marker of family.inPrompt) {
+      const id = one(marker)
+      const n = count(text, marker)
+      t.ok(n > 0, `the rendered chat holds ${marker}`)
+      t.equal(prompt.filter((x) => x === id).length, n, `every ${marker} in the chat is the one token`)
     }
   })
 }

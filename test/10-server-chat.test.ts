@@ -106,10 +106,9 @@ t.test('chat completions', async (t) => {
   })
 
   t.test('response_format json_object gives JSON', async (t) => {
-    // the bias on '}' (byte token 128) and '"' (37) lets the tiny model close its object within the budget (with
-    // seed 9: llama.cpp's sampler applies grammars by rejection, so which seeds close it at once is its choice)
+    // a bias on '}' (byte token 128) lets the tiny model close its object at once
     const r = await client.chat.completions.create({
-      model: MODEL, messages, max_tokens: 80, temperature: 0.7, seed: 9, response_format: { type: 'json_object' }, logit_bias: { 128: 8, 37: 8 },
+      model: MODEL, messages, max_tokens: 80, temperature: 0, response_format: { type: 'json_object' }, logit_bias: { 128: 20 },
     })
     const text = r.choices[0]!.message.content!
     t.equal(r.choices[0]!.finish_reason, 'stop', 'the grammar ended the object')

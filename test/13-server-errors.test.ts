@@ -30,8 +30,9 @@ t.test('errors', async (t) => {
     ['bad grammar', { ...ok, grammar: 'root ::= [' }, 400, 'invalid_grammar', 'grammar'],
     ['unknown model', { ...ok, model: 'gpt-4o' }, 404, 'model_not_found', 'model'],
     ['prompt overflow', { model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(400) }] }, 400, 'context_length_exceeded', 'messages'],
-    ['tool_choice required not yet', { ...ok, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }], tool_choice: 'required' }, 400, 'unsupported_parameter', 'tool_choice'],
-    ['json_schema not yet', { ...ok, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } }, 400, 'unsupported_parameter', 'response_format'],
+    ['tool_choice names no tool', { ...ok, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }], tool_choice: { type: 'function', function: { name: 'g' } } }, 400, 'invalid_parameter', 'tool_choice'],
+    ['json_schema without a schema', { ...ok, response_format: { type: 'json_schema', json_schema: { name: 'x' } } }, 400, 'invalid_parameter', 'response_format.json_schema.schema'],
+    ['an unsupported schema keyword', { ...ok, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', format: 'email' } } } }, 400, 'unsupported_schema', 'response_format.json_schema.schema.format'],
   ]
   for (const [name, body, status, code, param] of cases) {
     const r = await post(`${baseURL}/chat/completions`, body)
