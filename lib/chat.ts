@@ -88,6 +88,7 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
     applied = await render(messages)
     prompt = model.chatTokens(applied.prompt)
   }
+  if (mustCall && !envelope) applied = { ...applied, grammar: callAtOnce(applied.grammar) }
   // the chat layer's grammar is built from checked schemas; it is measured again, as any grammar is
   if (applied.grammar) {
     try {
@@ -114,6 +115,16 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
 function outputFor(applied: NativeChatApplied, envelope: boolean): ChatOutput {
   const parsed = new ParsedOutput(applied.parser.createParser())
   return envelope ? parsed.then(new EnvelopeOutput()) : parsed
+}
+
+/**
+ * A required (or named) call's grammar without the free text llama.cpp's chat layer allows before the call marker
+ * (`root ::= <generation prompt> space until-N? tool-calls`): "required" then means the call comes at once, as with
+ * OpenAI, instead of a model that may write text indefinitely before it. Thinking before the call is kept; a root
+ * rule of another shape is left as it is.
+ */
+export function callAtOnce(grammar: string): string {
+  return grammar.replace(/^(root ::= .*?) until-\d+\?( .*)$/m, '$1$2')
 }
 
 function chatConstraint(a: NativeChatApplied, prefill: Int32Array | null) {

@@ -1,6 +1,6 @@
 // Chat request logic without a model: which turns truncation drops.
 import t from 'tap'
-import { dropOldestTurn } from '../lib/chat.js'
+import { callAtOnce, dropOldestTurn } from '../lib/chat.js'
 import type { ChatMessage } from '../lib/chat-template.js'
 
 t.test('truncation drops the oldest turn, a tool call with its results, never system messages or the last turn', async (t) => {
@@ -18,4 +18,12 @@ t.test('truncation drops the oldest turn, a tool call with its results, never sy
   t.same(b.map((m) => m.content), ['Be brief.', 'two'], 'the calls went with their results')
   t.equal(dropOldestTurn(b), null, 'the last turn stays')
   t.equal(dropOldestTurn([{ role: 'user', content: 'only' }]), null)
+})
+
+t.test('a required call comes at once: the free text llama.cpp allows before the call marker is taken out', async (t) => {
+  const g = 'root ::= "<|im_start|>assistant\\n" space until-161? tool-calls\nuntil-161 ::= ([^<] | "<" [^t])*\ntool-calls ::= "<tool_call>" x'
+  t.equal(callAtOnce(g), 'root ::= "<|im_start|>assistant\\n" space tool-calls\nuntil-161 ::= ([^<] | "<" [^t])*\ntool-calls ::= "<tool_call>" x')
+  const thinking = 'root ::= reasoning? until-7? tool-calls'
+  t.equal(callAtOnce(thinking), 'root ::= reasoning? tool-calls', 'thinking before the call stays')
+  t.equal(callAtOnce('root ::= tool-calls'), 'root ::= tool-calls', 'another shape is left as it is')
 })
