@@ -2,6 +2,7 @@
 // templates (random weights, made by `npm run test-models`): each family's own tool-call format is forced by its
 // grammar and parsed back into tool_calls, streamed and not; reasoning goes to reasoning_content, or stays inline.
 import { Ajv } from 'ajv'
+import { Model } from '../lib/index.js'
 import t from 'tap'
 import { ensureTestModel, type TestModelFile } from './models/make-test-models.js'
 import { post, sseEvents, startTestServer } from './server-helpers.js'
@@ -110,6 +111,24 @@ t.test('qwen3.gguf: the thinking goes to reasoning_content, stays inline with re
   const types = events.map((e) => e.event)
   t.ok(types.includes('response.reasoning_text.delta') && types.includes('response.reasoning_text.done'), 'reasoning_text events')
   t.ok(types.indexOf('response.reasoning_text.done') < types.indexOf('response.output_text.delta'), 'the reasoning item closes before the message opens')
+})
+
+t.test('gpt-oss.gguf: reasoning_effort reaches the harmony template', async (t) => {
+  // (its forced calls are not tested here: gpt-oss's grammar lets the analysis channel come first, and random
+  // weights never leave it; the harmony parser itself is tested on fixed outputs in test/05)
+  const file = await ensureTestModel('gpt-oss.gguf')
+  const local = await Model.load(file, { threads: 1, parallel: 1, contextSize: 2048 })
+  t.teardown(() => local.dispose())
+  for (const effort of ['low', 'high']) {
+    const prompt = await local.chatPrompt([{ role: 'user', content: 'Hi' }], { reasoningEffort: effort })
+    t.match(local.detokenize(prompt, true), new RegExp(`Reasoning: ${effort}`), `effort ${effort} is in the system message`)
+  }
+  const { baseURL } = await startTestServer(t, ['--model', file, '--ctx', '2048'])
+  const high = await post(`${baseURL}/chat/completions`, { model: 'gpt-oss', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 1, reasoning_effort: 'high' })
+  t.equal(high.status, 200)
+  const effort = await post(`${baseURL}/responses`, { model: 'gpt-oss', input: 'Hi', max_output_tokens: 1, reasoning: { effort: 'high' } })
+  t.equal(effort.json.reasoning.effort, 'high')
+  t.equal(effort.json.usage.input_tokens, high.json.usage.prompt_tokens, 'reasoning.effort on /v1/responses renders the same prompt')
 })
 
 t.test('fill-in-the-middle: suffix on a model with FIM tokens; a clear 400 on one without', async (t) => {
