@@ -1,5 +1,6 @@
 // Building one decode step's batch: the next token of every generating sequence first (a stream never waits for a
 // prompt), then chunks of waiting prompts in admission order within the step's token budget (chunked prefill).
+// The tokens are laid out in sequence-id order.
 // Pure: no KV or native calls; the scheduler books what the step decoded once it settles.
 
 export interface BatchMember {
@@ -57,6 +58,9 @@ export function buildBatch<M extends BatchMember>(members: readonly M[], nBatch:
     budget -= n
   }
   if (entries.length === 0) return null
+  // laid out by sequence id: with one KV stream per sequence llama.cpp splits a batch into ubatches of
+  // consecutive sequence ids (split_equal), and every extra ubatch is another pass over the weights
+  entries.sort((a, b) => a.member.slot - b.member.slot)
   const total = entries.reduce((s, e) => s + e.tokens.length, 0)
   const tokens = new Int32Array(total)
   const positions = new Int32Array(total)

@@ -68,6 +68,8 @@ export const errorCodes = {
   invalid_chat_template: { status: 500, type: 'server_error', description: "the chat template (the model's or the configured override) does not parse" },
   chat_parser_finished: { status: 500, type: 'server_error', description: 'a chat output parser was fed after its final text (a bug)' },
   invalid_options: { status: 400, type: 'invalid_request_error', description: 'native options out of range' },
+  state_save_failed: { status: 500, type: 'server_error', description: "a sequence's KV cells could not be saved to host memory (the prompt cache goes without)" },
+  state_restore_failed: { status: 500, type: 'server_error', description: 'saved KV cells could not be put back into a sequence (no room in its stream); the prompt is computed instead' },
   decode_failed: { status: 500, type: 'server_error', description: 'llama_decode failed' },
   sampling_failed: { status: 500, type: 'server_error', description: "sampling one sequence's next token failed (only that sequence ends)" },
   decode_aborted: { status: 500, type: 'server_error', description: 'llama_decode was aborted' },

@@ -3,9 +3,12 @@
 // on the backend (the native context), made in the same place as the bookkeeping they mirror, so the two can
 // never disagree.
 //
-// Cells are counted by reference: a prefix shared between slots with `share()` occupies its cells once (no copy
-// in a unified cache). A slot is `busy` while a request runs on it; an idle slot's cells are a prompt cache that
-// may be evicted (least recently used first) whenever cells are needed.
+// Two layouts. Unified: one pool of `nCells` cells for every slot; cells are counted by reference, so a prefix
+// shared between slots with `share()` occupies its cells once (no copy). Per-sequence: each slot has a stream of
+// its own (nCells / nSlots cells) that no other slot competes for; `share()` copies a prefix into the other
+// stream (new cells). A slot is `busy` while a request runs on it; an idle slot's cells are a prompt cache that
+// stays until its cells are needed: in a unified pool for any new work (least recently used first), in a
+// per-sequence stream only for the next request on that slot.
 //
 // Admission reserves: a request is admitted only when the cells it may still book (its prompt's new cells plus
 // the tokens it may generate) fit beside what busy slots hold and what other admitted requests were promised.
@@ -15,9 +18,11 @@
 export interface KvBackend {
   /** drops `slot`'s cells from position `from` on */
   remove(slot: number, from: number): void
-  /** `dst` (empty) gets `src`'s cells [0, n): shared, not copied, in a unified cache */
+  /** `dst` (empty) gets `src`'s cells [0, n): shared, not copied, in a unified cache; copied across streams */
   copy(src: number, dst: number, n: number): void
 }
+
+export type KvLayout = 'unified' | 'per-seq'
 
 interface SlotCells {
   /** tokens whose KV cells this slot holds, at positions 0..n-1 */
@@ -39,6 +44,9 @@ export function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number
 
 export class KvCells {
   readonly nCells: number
+  readonly layout: KvLayout
+  /** cells one slot may hold: all of them in a unified pool, its stream's share per sequence */
+  readonly slotCells: number
   readonly #backend: KvBackend
   readonly #slots: SlotCells[]
   readonly #refs = new Map<number, number>()
@@ -48,8 +56,10 @@ export class KvCells {
   #reserved = 0
   #clock = 0
 
-  constructor(nCells: number, nSlots: number, backend: KvBackend) {
+  constructor(nCells: number, nSlots: number, backend: KvBackend, layout: KvLayout = 'unified') {
     this.nCells = nCells
+    this.layout = layout
+    this.slotCells = layout === 'unified' ? nCells : Math.floor(nCells / nSlots)
     this.#backend = backend
     this.#slots = Array.from({ length: nSlots }, () => ({ tokens: [], cells: [], busy: false, reserved: 0, lastUsed: 0 }))
   }
@@ -89,9 +99,18 @@ export class KvCells {
     return this.#busyRefs.size
   }
 
-  /** Whether `need` more cells can be promised without touching what busy slots hold or was promised. */
+  /**
+   * Whether `need` more cells can be promised without touching what busy slots hold or was promised. Per
+   * sequence, a request only ever books cells of its own slot's stream, which its context limit keeps within.
+   */
   canReserve(need: number): boolean {
+    if (this.layout === 'per-seq') return need <= this.slotCells
     return this.heldByBusy() + this.#reserved + need <= this.nCells
+  }
+
+  /** Cells a step may fill: what the unified pool has free; per sequence, reservations keep every stream in room. */
+  get free(): number {
+    return this.layout === 'unified' ? this.nCells - this.#refs.size : Number.MAX_SAFE_INTEGER
   }
 
   /** Marks `slot` busy with `reserve` cells promised to its request. */
@@ -139,11 +158,8 @@ export class KvCells {
   book(slot: number, tokens: ArrayLike<number>): void {
     const s = this.#slots[slot]!
     for (let i = 0; i < tokens.length; i++) {
-      const cell = this.#nextCell++
       s.tokens.push(tokens[i]!)
-      s.cells.push(cell)
-      this.#refs.set(cell, 1)
-      if (s.busy) this.#busyRefs.set(cell, 1)
+      s.cells.push(this.#newCell(s.busy))
     }
     const taken = Math.min(s.reserved, tokens.length)
     s.reserved -= taken
@@ -169,14 +185,24 @@ export class KvCells {
     this.#backend.remove(slot, 0)
   }
 
-  /** `dst`'s cells become `src`'s first `n` (shared, counted once). */
+  /** `dst`'s cells become `src`'s first `n`: shared (counted once) in a unified pool, copied per sequence. */
   share(src: number, dst: number, n: number): void {
     const from = this.#slots[src]!
     const to = this.#slots[dst]!
     this.truncate(dst, 0)
     if (n <= 0) return
-    this.#backend.copy(src, dst, n)
+    try {
+      this.#backend.copy(src, dst, n)
+    } catch (err) {
+      // a failed copy across streams leaves dst empty (native/context.cpp)
+      this.#backend.remove(dst, 0)
+      throw err
+    }
     to.tokens = from.tokens.slice(0, n)
+    if (this.layout === 'per-seq') {
+      to.cells = to.tokens.map(() => this.#newCell(to.busy))
+      return
+    }
     to.cells = from.cells.slice(0, n)
     for (const c of to.cells) {
       this.#ref(this.#refs, c)
@@ -184,8 +210,49 @@ export class KvCells {
     }
   }
 
+  /**
+   * `slot`'s cells were replaced outside this bookkeeping (a saved state restored into it): it now holds
+   * `tokens` at positions 0..n-1, in new cells of its own. Not taken out of its reservation: like an adopted
+   * prefix, they were promised room at admission.
+   */
+  replaced(slot: number, tokens: ArrayLike<number>): void {
+    const s = this.#slots[slot]!
+    for (const c of s.cells) {
+      this.#unref(this.#refs, c)
+      if (s.busy) this.#unref(this.#busyRefs, c)
+    }
+    s.tokens = Array.from(tokens)
+    s.cells = s.tokens.map(() => this.#newCell(s.busy))
+  }
+
+  /**
+   * The idle slots whose caches makeRoom(need) would evict, in that order (least recently used first); empty
+   * when the cells are free already. Per sequence nothing is evicted for room.
+   */
+  victims(need: number): number[] {
+    const out: number[] = []
+    if (this.layout === 'per-seq') return out
+    let free = this.nCells - this.#refs.size
+    if (free >= need) return out
+    // cells shared with busy slots or with an earlier victim are not freed by evicting this one
+    const dropped = new Map<number, number>()
+    for (const slot of this.idleSlots()) {
+      const s = this.#slots[slot]!
+      if (s.tokens.length === 0) continue
+      out.push(slot)
+      for (const c of s.cells) {
+        const left = (dropped.get(c) ?? this.#refs.get(c)!) - 1
+        dropped.set(c, left)
+        if (left === 0) free++
+      }
+      if (free >= need) break
+    }
+    return out
+  }
+
   /** Evicts idle caches, least recently used first, until `need` cells are physically free. */
   makeRoom(need: number): boolean {
+    if (this.layout === 'per-seq') return true
     if (this.nCells - this.#refs.size >= need) return true
     for (const slot of this.idleSlots()) {
       if (this.#slots[slot]!.tokens.length === 0) continue
@@ -195,9 +262,11 @@ export class KvCells {
     return false
   }
 
-  /** Drops the caches of every idle slot. */
-  dropIdle(): void {
-    for (const slot of this.idleSlots()) this.truncate(slot, 0)
+  #newCell(busy: boolean): number {
+    const cell = this.#nextCell++
+    this.#refs.set(cell, 1)
+    if (busy) this.#busyRefs.set(cell, 1)
+    return cell
   }
 
   #ref(refs: Map<number, number>, cell: number): void {

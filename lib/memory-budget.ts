@@ -52,7 +52,8 @@ export class MemoryBudget {
       const short = bytes - this.freeBytes
       if (short <= 0) break
       if (other === holder || !other.giveBack) continue
-      this.give(other, Math.min(short, other.giveBack(short)))
+      // what was freed, which may be more than asked (a holder frees whole entries)
+      this.give(other, other.giveBack(short))
     }
     if (bytes > this.freeBytes) return false
     this.#held.set(holder, this.heldBy(holder) + bytes)

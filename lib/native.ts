@@ -62,9 +62,17 @@ export interface NativeContextOptions {
   nUbatch?: number
   threads?: number
   threadsBatch?: number
+  /** one pool of cells for all sequences (default), or one stream of nCtx / nSeqMax cells per sequence */
   kvUnified?: boolean
   flashAttention?: 'auto' | 'on' | 'off'
+  /** KV cache element types (default f16); a quantized V cache needs flash attention */
+  typeK?: KvCacheType
+  typeV?: KvCacheType
 }
+
+/** The KV cache types offered (--cache-type-k/-v). */
+export const KV_CACHE_TYPES = ['f16', 'q8_0', 'q4_0'] as const
+export type KvCacheType = (typeof KV_CACHE_TYPES)[number]
 
 export interface NativeContextFacts {
   nCtx: number
@@ -74,6 +82,8 @@ export interface NativeContextFacts {
   nSeqMax: number
   nThreads: number
   nThreadsBatch: number
+  /** false: one KV stream of nCtxSeq cells per sequence */
+  kvUnified: boolean
 }
 
 /** Sampling for one sequence, already validated by lib/params.ts. */
@@ -149,12 +159,27 @@ export interface NativeContext {
   facts(): NativeContextFacts
   setSampler(seq: number, params: NativeSamplerParams | null, promptTokens?: Int32Array): void
   seqRemove(seq: number, p0?: number, p1?: number): boolean
+  /** dst gets src's cells in [p0, p1): shared in a unified cache; across KV streams a prefix (p0 <= 0) is copied
+   * at once and replaces dst's cells (throws state_restore_failed, dst then empty, when its stream has no room) */
   seqCopy(src: number, dst: number, p0?: number, p1?: number): void
   seqRange(seq: number): [number, number]
+  /** A sequence's cells saved to host memory, on the decode thread (busy until it settles, like a step).
+   * Rejects with state_save_failed. */
+  seqSave(seq: number): Promise<NativeSeqState>
+  /** Replaces a sequence's cells with a state saved from this context and keeps positions [0, keep) (all when keep
+   * is omitted or negative); resolves with the sequence's length. On the decode thread, busy until it settles.
+   * Rejects with state_restore_failed (the sequence is then empty). */
+  seqRestore(seq: number, state: NativeSeqState, keep?: number): Promise<number>
   clear(): void
   /** One decode step for the whole batch, sampling at most one position per sequence; every other method throws
    * `context_busy` until it settles. */
   step(tokens: Int32Array, positions: Int32Array, seqIds: Int32Array, sampleAt: Int32Array): Promise<NativeStepResult>
+  dispose(): void
+}
+
+/** A saved sequence (Context.seqSave): its bytes are native memory, freed by dispose() (or, late, by the GC). */
+export interface NativeSeqState {
+  readonly byteLength: number
   dispose(): void
 }
 

@@ -1,12 +1,14 @@
 // Continuous batching over one context: admission (first come, first served, with KV reservations), the prompt
-// cache (a new request reuses the longest prefix any slot holds), and the pipelined step loop. The parts it is
-// built from can be read and tested alone: `kv-cells.ts` (cell accounting), `batch.ts` (what one step decodes),
-// `sequence.ts` (a request's output as text). A sequence leaves the batch in exactly one place, `#leave()`.
+// cache (a new request reuses the longest prefix any slot holds, or one saved to host RAM), and the pipelined
+// step loop. The parts it is built from can be read and tested alone: `kv-cells.ts` (cell accounting),
+// `batch.ts` (what one step decodes), `prompt-cache.ts` (saved prompts in RAM), `sequence.ts` (a request's
+// output as text). A sequence leaves the batch in exactly one place, `#leave()`.
 import { buildBatch, type Batch, type BatchMember } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
-import { commonPrefix, KvCells } from './kv-cells.js'
-import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeStepResult } from './native.js'
+import { commonPrefix, KvCells, type KvLayout } from './kv-cells.js'
+import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeSeqState, type NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
+import type { CacheMatch, PromptCache, PromptCacheStats } from './prompt-cache.js'
 import { Sequence, type FinishReason, type TokenInfo } from './sequence.js'
 import type { PieceSource, TokenPieces } from './token-text.js'
 
@@ -23,6 +25,10 @@ export interface SchedulerOptions {
   nCtxSeq: number
   /** reuse KV cells of earlier requests with the same prompt prefix */
   promptCache: boolean
+  /** how the context's KV cache is laid out (its facts' kvUnified); default unified */
+  kvLayout?: KvLayout
+  /** where the cells of prompts that must give them up are kept, to be restored later; none by default */
+  ramCache?: PromptCache<NativeSeqState> | null
 }
 
 export interface SchedulerStats {
@@ -37,6 +43,9 @@ export interface SchedulerStats {
   promptTokens: number
   cachedTokens: number
   generatedTokens: number
+  kvLayout: KvLayout
+  /** the host-RAM prompt cache, when there is one */
+  ramCache: PromptCacheStats | null
 }
 
 export interface SubmitOptions {
@@ -51,7 +60,7 @@ export interface SubmitOptions {
 export type ChatConstraint = NonNullable<NativeSamplerParams['chat']>
 
 /** What the scheduler needs of a native context (a fake in the tests without a model). */
-export type StepContext = Pick<NativeContext, 'step' | 'setSampler' | 'seqRemove' | 'seqCopy'>
+export type StepContext = Pick<NativeContext, 'step' | 'setSampler' | 'seqRemove' | 'seqCopy' | 'seqSave' | 'seqRestore'>
 
 
 /** Gathering a burst of requests before the first step from idle: see #kick(). */
@@ -78,6 +87,8 @@ class Running implements BatchMember {
   /** an earlier sequence still prefilling the prefix this one shares: wait for its cells instead of computing them */
   waitFor: Running | null = null
   waitUpTo = 0
+  /** work on the native side before it can decode: its slot's old cells saved, a saved prefix restored */
+  prep: Prep | null = null
 
   constructor(seq: Sequence, slot: number, kv: KvCells, budget: number, queuedAt: number) {
     this.seq = seq
@@ -100,8 +111,17 @@ class Running implements BatchMember {
   }
 
   get waiting(): boolean {
-    return this.waitFor !== null
+    return this.waitFor !== null || this.prep !== null
   }
+}
+
+/** A placement's work between steps, in this order. */
+interface Prep {
+  /** the slot's cells are worth keeping in RAM and are about to be cut: save them first */
+  save: boolean
+  /** then restore this saved prefix and keep `keep` tokens of it (else the cells come from a slot, or a wait) */
+  restore: CacheMatch<NativeSeqState> | null
+  keep: number
 }
 
 interface Queued {
@@ -125,13 +145,17 @@ interface StepOutcome {
   result: NativeStepResult | HearthError
 }
 
-/** How much of a prompt can come from cells: a slot's cells now, or a running prefill's once it is done. */
+/** How much of a prompt can come from cells: a slot's cells now, a running prefill's once it is done, or RAM. */
 interface Reuse {
   length: number
   /** the slot the cells come from, or -1 */
   fromSlot: number
   waitFor: Running | null
+  /** a saved prefix to restore */
+  ram: CacheMatch<NativeSeqState> | null
 }
+
+const NO_REUSE: Reuse = { length: 0, fromSlot: -1, waitFor: null, ram: null }
 
 /** What happens to a leaving sequence's cells. */
 type Cleanup = 'keep' | 'drop-generated' | 'drop-all'
@@ -143,6 +167,7 @@ export class Scheduler {
   readonly #eogArray: Int32Array
   readonly #opts: SchedulerOptions
   readonly #kv: KvCells
+  readonly #ram: PromptCache<NativeSeqState> | null
   readonly #queue: Queued[] = []
   /** running sequences in admission order */
   #active: Running[] = []
@@ -164,10 +189,16 @@ export class Scheduler {
     this.#eog = new Set(eog)
     this.#eogArray = eog
     this.#opts = opts
-    this.#kv = new KvCells(opts.nCtx, opts.nParallel, {
-      remove: (slot, from) => void ctx.seqRemove(slot, from, -1),
-      copy: (src, dst, n) => ctx.seqCopy(src, dst, 0, n),
-    })
+    this.#kv = new KvCells(
+      opts.nCtx,
+      opts.nParallel,
+      {
+        remove: (slot, from) => void ctx.seqRemove(slot, from, -1),
+        copy: (src, dst, n) => ctx.seqCopy(src, dst, 0, n),
+      },
+      opts.kvLayout ?? 'unified',
+    )
+    this.#ram = opts.promptCache ? (opts.ramCache ?? null) : null
   }
 
   get options(): Readonly<SchedulerOptions> {
@@ -183,6 +214,8 @@ export class Scheduler {
       reservedCells: this.#kv.reserved,
       nCtx: this.#opts.nCtx,
       ...this.#stats,
+      kvLayout: this.#kv.layout,
+      ramCache: this.#ram?.stats() ?? null,
     }
   }
 
@@ -255,10 +288,11 @@ export class Scheduler {
     return new Promise((resolve) => this.#idleWaiters.push(resolve))
   }
 
-  /** Stops taking requests and resolves when every admitted and queued request has ended. */
+  /** Stops taking requests and resolves when every admitted and queued request has ended; frees the RAM cache. */
   async close(): Promise<void> {
     this.#closed = true
     await this.idle()
+    this.#ram?.clear()
   }
 
   #kick(): void {
@@ -286,9 +320,11 @@ export class Scheduler {
    */
   async #loop(): Promise<void> {
     try {
-      let inflight = this.#startStep()
-      while (inflight) {
-        const { batch, result } = await inflight
+      let next = this.#startStep()
+      for (;;) {
+        const outcome = await next
+        if (!outcome) break
+        const { batch, result } = outcome
         let sampled: Sampled[] = []
         try {
           if (result instanceof HearthError) this.#failBatch(batch, result)
@@ -297,9 +333,10 @@ export class Scheduler {
           this.#failAll(err)
           sampled = []
         }
-        inflight = this.#startStep()
+        next = this.#startStep()
         this.#render(sampled)
-        inflight ??= this.#startStep() // sequences that just ended may have let queued ones in
+        // sequences that just ended may have let queued ones in
+        next = next.then((o) => o ?? this.#startStep())
       }
     } finally {
       this.#running = false
@@ -311,12 +348,27 @@ export class Scheduler {
     }
   }
 
-  /** Admits, builds and starts the next step; null when there is nothing to decode. Never throws. */
-  #startStep(): Promise<StepOutcome> | null {
+  /**
+   * Admits, runs the native work admission asked for (saves and restores of cached prompts, one at a time), then
+   * builds and starts the next step; null when there is nothing to decode. Never rejects. Without native work to
+   * wait for, the step starts before this returns, so rendering the last step overlaps the next.
+   */
+  async #startStep(): Promise<StepOutcome | null> {
     let batch: Batch<Running> | null
     try {
-      this.#admit()
-      this.#resolveWaits()
+      const tried = new Set<number>()
+      for (;;) {
+        this.#admit()
+        this.#resolveWaits()
+        const op = this.#nextOp(tried)
+        if (!op) break
+        this.#stepping = true
+        try {
+          await op()
+        } finally {
+          this.#stepping = false
+        }
+      }
       batch = this.#build()
     } catch (err) {
       this.#failAll(err)
@@ -347,10 +399,8 @@ export class Scheduler {
   #build(): Batch<Running> | null {
     if (this.#active.length === 0) return null
     // the cells this step could use; reservations guarantee them, idle caches give way (least recently used first)
-    let want = 0
-    for (const m of this.#active) want += m.pending >= 0 ? 1 : m.prefilling && !m.waiting ? m.prompt.length - m.booked : 0
-    this.#kv.makeRoom(Math.min(want, this.#opts.nBatch))
-    const batch = buildBatch(this.#active, this.#opts.nBatch, this.#kv.nCells - this.#kv.used)
+    this.#kv.makeRoom(this.#want())
+    const batch = buildBatch(this.#active, this.#opts.nBatch, this.#kv.free)
     if (!batch && this.#active.some((m) => !m.waiting)) {
       // nothing fits although something wants to run: cannot happen with reservations, but never spin on it
       const stuck = [...this.#active].reverse().find((m) => !m.waiting)!
@@ -360,11 +410,99 @@ export class Scheduler {
     return batch
   }
 
+  /** Cells the next step could fill. */
+  #want(): number {
+    let want = 0
+    for (const m of this.#active) want += m.pending >= 0 ? 1 : m.prefilling && !m.waiting ? m.prompt.length - m.booked : 0
+    return Math.min(want, this.#opts.nBatch)
+  }
+
+  // ---- native work between steps: the RAM prompt cache ----
+
+  /**
+   * The next piece of native work before a step, or null: a placement's preparation (admission order), else an
+   * idle cache the step will evict that is worth saving first. `tried` keeps a slot whose save was not kept
+   * from being tried again in the same round.
+   */
+  #nextOp(tried: Set<number>): (() => Promise<void>) | null {
+    const m = this.#active.find((x) => x.prep)
+    if (m) return () => this.#prepare(m)
+    if (!this.#ram) return null
+    for (const slot of this.#kv.victims(this.#want())) {
+      if (tried.has(slot) || !this.#worthSaving(slot, 0)) continue
+      tried.add(slot)
+      return () => this.#saveSlot(slot)
+    }
+    return null
+  }
+
+  /** Whether cutting `slot`'s cells to `keep` would lose tokens the RAM cache should keep. */
+  #worthSaving(slot: number, keep: number): boolean {
+    const ram = this.#ram
+    if (!ram) return false
+    const n = this.#kv.length(slot)
+    return n > keep && n >= ram.minTokens && !ram.covers(this.#kv.tokens(slot))
+  }
+
+  /** Saves `slot`'s cells to the RAM cache (a failed save only means the cache goes without them). */
+  async #saveSlot(slot: number): Promise<void> {
+    const ram = this.#ram!
+    const tokens = this.#kv.tokens(slot).slice()
+    if (ram.covers(tokens)) return
+    try {
+      ram.add(tokens, await this.#ctx.seqSave(slot))
+    } catch (err) {
+      process.emitWarning(`hearth: saving a prompt to the RAM cache failed: ${toHearthError(err).message}`)
+    }
+  }
+
+  /** A placement's native work: save the slot's old cells, then restore a saved prefix (or adopt from slots). */
+  async #prepare(m: Running): Promise<void> {
+    const prep = m.prep!
+    try {
+      if (prep.save) await this.#saveSlot(m.slot)
+      if (m.left) return
+      if (prep.restore && (await this.#restore(m, prep.restore, prep.keep))) return
+      if (m.left || m.waitFor) return // a wait adopts its cells once the prefix is ready
+      m.cachedTokens = this.#adopt(m.slot, m.prompt)
+      this.#counted(m)
+    } finally {
+      m.prep = null
+    }
+  }
+
+  /** Restores a saved prefix into `m`'s slot; false (the slot then empty) when it could not be. */
+  async #restore(m: Running, match: CacheMatch<NativeSeqState>, keep: number): Promise<boolean> {
+    // the restore writes all of the saved cells before cutting them to `keep`: a unified pool needs room for them,
+    // and the idle caches that make it are saved first like any other
+    if (this.#kv.layout === 'unified') {
+      for (const slot of this.#kv.victims(match.tokens.length)) if (this.#worthSaving(slot, 0)) await this.#saveSlot(slot)
+      if (m.left || !this.#kv.makeRoom(match.tokens.length)) return false
+    }
+    try {
+      await this.#ctx.seqRestore(m.slot, match.state, keep)
+    } catch (err) {
+      this.#kv.replaced(m.slot, [])
+      process.emitWarning(`hearth: restoring a prompt from the RAM cache failed, computing it: ${toHearthError(err).message}`)
+      return false
+    }
+    this.#kv.replaced(m.slot, match.tokens.subarray(0, keep))
+    m.cachedTokens = keep
+    this.#ram!.hit(match, keep)
+    this.#stats.cachedTokens += keep
+    return true
+  }
+
+  /** Counts `m`'s reused tokens once they are known, and a RAM-cache miss when RAM could not have added any. */
+  #counted(m: Running): void {
+    this.#stats.cachedTokens += m.cachedTokens
+    if (this.#ram && m.cachedTokens < m.prompt.length - 1) this.#ram.miss()
+  }
+
   // ---- admission and the prompt cache ----
 
   #admit(): void {
     this.#runCleanups()
-    let admitted = 0
     while (this.#queue.length > 0) {
       const idle = this.#kv.idleSlots()
       if (idle.length === 0) break
@@ -380,26 +518,31 @@ export class Scheduler {
       }
       if (!placed) break // first come, first served: the head waits for KV space
       this.#queue.shift()
-      admitted++
+      // a placement with native work to do is prepared before the next is placed, which then sees its cells
+      if (this.#active.at(-1)?.prep) break
     }
-    if (admitted > 0) this.#dropIdleCaches()
   }
 
   /**
-   * Idle slots keep their cells only until new work starts, as llama-server clears its idle slots: in a unified
-   * cache every decoded token attends over all occupied cells, so stale caches would slow every running sequence.
-   * What new requests share with them was adopted first; cells shared with running sequences stay.
+   * How much of `prompt` can come from cells: what a slot holds now, what a running prefill will hold, or a
+   * prefix saved in RAM. Idle slots keep their cells until the cells are needed (see KvCells), so a user's next
+   * turn usually finds its history still in place.
    */
-  #dropIdleCaches(): void {
-    this.#kv.dropIdle()
-  }
-
-  /** How much of `prompt` can come from cells: what a slot holds now, or what a running prefill will hold. */
   #reuse(prompt: Int32Array): Reuse {
-    if (!this.#opts.promptCache) return { length: 0, fromSlot: -1, waitFor: null }
+    if (!this.#opts.promptCache) return NO_REUSE
     const best = this.#kv.bestPrefix(prompt)
     // the last prompt token is always decoded again: its logits give the first output token
-    const available = Math.min(best.length, prompt.length - 1)
+    const last = prompt.length - 1
+    let available = Math.min(best.length, last)
+    // a saved prefix is restored when it adds enough tokens to be cheaper than computing them (PromptCache.minTokens)
+    let ram: CacheMatch<NativeSeqState> | null = null
+    if (this.#ram && available < last) {
+      const match = this.#ram.lookup(prompt)
+      if (match && Math.min(match.length, last) >= available + this.#ram.minTokens) {
+        ram = match
+        available = Math.min(match.length, last)
+      }
+    }
     let wait: Running | null = null
     let waitLength = 0
     for (const m of this.#active) {
@@ -410,15 +553,16 @@ export class Scheduler {
         waitLength = l
       }
     }
-    if (wait) return { length: waitLength, fromSlot: wait.slot, waitFor: wait }
-    return { length: available, fromSlot: best.slot, waitFor: null }
+    if (wait) return { length: waitLength, fromSlot: wait.slot, waitFor: wait, ram: null }
+    if (ram) return { length: available, fromSlot: -1, waitFor: null, ram }
+    return { length: available, fromSlot: best.slot, waitFor: null, ram: null }
   }
 
   /** Cells `prompt` needs promised beyond what busy slots already hold, and its reuse. */
   #need(prompt: Int32Array, budget: number): { cells: number; reuse: Reuse } {
     const reuse = this.#reuse(prompt)
-    // a prefix adopted from an idle slot becomes held by a busy one: it needs room as much as new cells do
-    const adoptedIdle = reuse.fromSlot >= 0 && !this.#kv.isBusy(reuse.fromSlot) ? reuse.length : 0
+    // a prefix adopted from an idle slot (or restored) becomes held by a busy one: it needs room as new cells do
+    const adoptedIdle = reuse.ram || (reuse.fromSlot >= 0 && !this.#kv.isBusy(reuse.fromSlot)) ? reuse.length : 0
     return { cells: prompt.length - reuse.length + budget + adoptedIdle, reuse }
   }
 
@@ -443,15 +587,22 @@ export class Scheduler {
     this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed, q.chat), penalized ? prompt : undefined)
     const m = new Running(seq, target, this.#kv, budget, q.at)
     this.#kv.acquire(target, prompt.length - reuse.length + budget)
+    this.#active.push(m)
+    this.#stats.promptTokens += prompt.length
     if (reuse.waitFor) {
       m.waitFor = reuse.waitFor
       m.waitUpTo = reuse.length
-    } else {
-      m.cachedTokens = this.#adopt(target, prompt)
     }
-    this.#active.push(m)
-    this.#stats.promptTokens += prompt.length
-    this.#stats.cachedTokens += m.cachedTokens
+    // the target's own cells survive as far as they are the prefix it reuses; what would be cut is saved first
+    const own = Math.min(targetLength, reuse.length)
+    const keepsOwn = !reuse.waitFor && !reuse.ram && (reuse.fromSlot === target || own >= reuse.length)
+    const save = this.#worthSaving(target, keepsOwn ? own : 0)
+    if (save || reuse.ram) {
+      m.prep = { save, restore: reuse.ram, keep: reuse.length }
+    } else if (!reuse.waitFor) {
+      m.cachedTokens = this.#adopt(target, prompt)
+      this.#counted(m)
+    }
     return true
   }
 
@@ -493,11 +644,11 @@ export class Scheduler {
   #resolveWaits(): void {
     for (const m of this.#active) {
       const w = m.waitFor
-      if (!w) continue
+      if (!w || m.prep) continue
       if (!w.left && w.prefilling && w.booked < m.waitUpTo) continue
       m.waitFor = null
       m.cachedTokens = this.#adopt(m.slot, m.prompt)
-      this.#stats.cachedTokens += m.cachedTokens
+      this.#counted(m)
     }
   }
 

@@ -9,6 +9,7 @@
 #include "embedder.h"
 #include "model.h"
 #include "quantize.h"
+#include "seq-state.h"
 
 #include "llama.h"
 
@@ -49,6 +50,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     state->chat_templates_ctor   = Napi::Persistent(ChatTemplates::define(env));
     state->chat_parser_spec_ctor = Napi::Persistent(ChatParserSpec::define(env));
     state->chat_parser_ctor      = Napi::Persistent(ChatParser::define(env));
+    state->seq_state_ctor        = Napi::Persistent(SeqState::define(env));
     env.SetInstanceData<addon_state>(state);
 
     exports.Set("Model", model_ctor);

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "context-worker.h"
 #include "decode-thread.h"
+#include "seq-state.h"
 
 #include "ggml-cpu.h"
 
@@ -22,6 +23,14 @@ static const char * decode_error_code(int32_t rc) {
     }
 }
 
+// the KV cache types offered (lib/native.ts validates the names first; an unknown one is GGML_TYPE_COUNT)
+static ggml_type kv_cache_type(const std::string & name) {
+    if (name == "f16")  return GGML_TYPE_F16;
+    if (name == "q8_0") return GGML_TYPE_Q8_0;
+    if (name == "q4_0") return GGML_TYPE_Q4_0;
+    return GGML_TYPE_COUNT;
+}
+
 static llama_context_params context_params_from(const Napi::Object & o, int32_t n_ctx_train) {
     llama_context_params p = llama_context_default_params();
     p.n_ctx           = (uint32_t) opt_int(o, "nCtx", std::min(n_ctx_train, 4096));
@@ -31,6 +40,8 @@ static llama_context_params context_params_from(const Napi::Object & o, int32_t 
     p.n_threads       = opt_int(o, "threads", p.n_threads);
     p.n_threads_batch = opt_int(o, "threadsBatch", p.n_threads);
     p.kv_unified      = opt_bool(o, "kvUnified", true);
+    p.type_k          = kv_cache_type(opt_str(o, "typeK", "f16"));
+    p.type_v          = kv_cache_type(opt_str(o, "typeV", "f16"));
     // a step samples at most one position per sequence, and llama.cpp sizes the graph's output buffer by
     // this: the default (n_batch outputs) reserves vocab x n_batch floats of logits (a 300 MB compute
     // buffer instead of 38 MB for a 150k vocabulary); llama-server reserves one output per slot the same way
@@ -42,12 +53,26 @@ static llama_context_params context_params_from(const Napi::Object & o, int32_t 
     return p;
 }
 
-// One decode step for the whole batch: inputs copied on the JS thread, run on the decode thread (no napi
-// there), results handed back through a thread-safe function.
-struct step_job {
+// Work for the decode thread: made on the JS thread, run() on the decode thread (no napi there, never throws),
+// settle() back on the JS thread through the context's thread-safe function. One job at a time per context.
+struct context_job {
     Context *               c;
     Napi::Promise::Deferred deferred;
-    Napi::ObjectReference   self; // keeps the context alive while the step runs
+    Napi::ObjectReference   self; // keeps the context alive while the job runs
+
+    context_job(Napi::Object self_obj, Context * c)
+        : c(c), deferred(Napi::Promise::Deferred::New(self_obj.Env())), self(Napi::Persistent(self_obj)) {}
+    virtual ~context_job() = default;
+
+    // decode thread: no napi; must not throw
+    virtual void run() = 0;
+    // JS thread
+    virtual void settle(Napi::Env env) = 0;
+};
+
+// One decode step for the whole batch: inputs copied on the JS thread, run on the decode thread (no napi
+// there), results handed back through a thread-safe function.
+struct step_job : context_job {
     std::vector<int32_t>    tokens, pos, seqs, sample_at;
     int32_t                 rc = 0;
     const char *            error_code = nullptr; // set when the whole step failed
@@ -58,11 +83,10 @@ struct step_job {
     std::vector<float>      out_logprobs, out_top_logprobs;
     std::vector<std::string> out_errors;
 
-    step_job(Napi::Object self_obj, Context * c)
-        : c(c), deferred(Napi::Promise::Deferred::New(self_obj.Env())), self(Napi::Persistent(self_obj)) {}
+    step_job(Napi::Object self_obj, Context * c) : context_job(self_obj, c) {}
 
     // decode thread: no napi, never throws (an exception escaping the decode thread ends the process)
-    void run() {
+    void run() override {
         try {
             decode_and_sample();
         } catch (const std::exception & e) {
@@ -137,7 +161,7 @@ struct step_job {
     }
 
     // JS thread
-    void settle(Napi::Env env) {
+    void settle(Napi::Env env) override {
         Napi::HandleScope scope(env);
         c->busy = false;
         if (error_code) {
@@ -162,22 +186,100 @@ struct step_job {
     }
 };
 
-static void step_done(Napi::Env env, Napi::Function fn, Context * c, step_job * job);
+// seqSave(): the sequence's cells copied into bytes the SeqState will own
+struct save_job : context_job {
+    int32_t                              seq;
+    std::shared_ptr<std::vector<uint8_t>> bytes;
+    std::string                          error;
 
-using step_done_fn = Napi::TypedThreadSafeFunction<Context, step_job, step_done>;
+    save_job(Napi::Object self_obj, Context * c, int32_t seq) : context_job(self_obj, c), seq(seq) {}
+
+    void run() override {
+        if (!try_run([&] { save(); }, error) && error.empty()) error = "saving the sequence failed";
+    }
+
+    void save() {
+        log_take_errors();
+        const size_t size = llama_state_seq_get_size_ext(c->ctx, seq, 0);
+        if (size == 0) {
+            error = "llama_state_seq_get_size failed: " + log_take_errors();
+            return;
+        }
+        auto out = std::make_shared<std::vector<uint8_t>>(size);
+        const size_t n = llama_state_seq_get_data_ext(c->ctx, out->data(), size, seq, 0);
+        if (n != size) {
+            error = "llama_state_seq_get_data wrote " + std::to_string(n) + " of " + std::to_string(size) + " bytes: " + log_take_errors();
+            return;
+        }
+        bytes = std::move(out);
+    }
+
+    void settle(Napi::Env env) override {
+        Napi::HandleScope scope(env);
+        c->busy = false;
+        if (!bytes) {
+            deferred.Reject(make_error(env, "state_save_failed", error).Value());
+            return;
+        }
+        deferred.Resolve(SeqState::make(env, std::move(bytes)));
+    }
+};
+
+// seqRestore(): a saved state put back into a sequence (replacing its cells), then cut to `keep` positions
+struct restore_job : context_job {
+    int32_t         seq;
+    seq_state_bytes bytes;
+    int32_t         keep;
+    int32_t         n_pos = 0;
+    std::string     error;
+
+    restore_job(Napi::Object self_obj, Context * c, int32_t seq, seq_state_bytes bytes, int32_t keep)
+        : context_job(self_obj, c), seq(seq), bytes(std::move(bytes)), keep(keep) {}
+
+    void run() override {
+        if (!try_run([&] { restore(); }, error) && error.empty()) error = "restoring the sequence failed";
+    }
+
+    void restore() {
+        log_take_errors();
+        llama_memory_t mem = llama_get_memory(c->ctx);
+        const size_t n = llama_state_seq_set_data_ext(c->ctx, bytes->data(), bytes->size(), seq, 0);
+        if (n == 0) {
+            // llama.cpp has dropped the sequence's cells: it is empty, not half restored
+            llama_memory_seq_rm(mem, seq, -1, -1);
+            error = "llama_state_seq_set_data failed: " + log_take_errors();
+            return;
+        }
+        if (keep >= 0) llama_memory_seq_rm(mem, seq, keep, -1);
+        n_pos = llama_memory_seq_pos_max(mem, seq) + 1;
+    }
+
+    void settle(Napi::Env env) override {
+        c->busy = false;
+        if (!error.empty()) {
+            deferred.Reject(make_error(env, "state_restore_failed", error).Value());
+            return;
+        }
+        deferred.Resolve(Napi::Number::New(env, n_pos));
+    }
+};
+
+static void step_done(Napi::Env env, Napi::Function fn, Context * c, context_job * job);
+
+using step_done_fn = Napi::TypedThreadSafeFunction<Context, context_job, step_done>;
 
 struct Context::step_runner {
     step_done_fn  done;   // unref'd while idle so an idle context does not keep Node alive
     decode_thread thread;
 };
 
-static void step_done(Napi::Env env, Napi::Function /*fn*/, Context * c, step_job * job) {
+static void step_done(Napi::Env env, Napi::Function /*fn*/, Context * c, context_job * job) {
     if (env == nullptr) return; // the environment is being torn down; the job's references die with it
     c->runner->done.Unref(env);
     std::string error;
     if (!try_run([&] { job->settle(env); }, error)) {
         c->busy = false;
-        job->deferred.Reject(make_error(env, "internal_error", "the decode step could not report: " + error).Value());
+        job->deferred.Reject(make_error(env, "internal_error", "a decode-thread job could not report: " + error).Value());
     }
     delete job;
 }
@@ -197,6 +299,9 @@ Napi::Value Context::create_impl(const Napi::CallbackInfo & info) {
     if (!m->check_alive(env)) return env.Undefined();
     Napi::Object opts = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
     llama_context_params params = context_params_from(opts, llama_model_n_ctx_train(m->model));
+    if (params.type_k == GGML_TYPE_COUNT || params.type_v == GGML_TYPE_COUNT) {
+        return throw_error(env, "invalid_options", "typeK and typeV must be f16, q8_0 or q4_0");
+    }
     if (params.n_seq_max < 1 || params.n_seq_max > llama_max_parallel_sequences()) {
         return throw_error(env, "invalid_options", "nSeqMax must be between 1 and " + std::to_string(llama_max_parallel_sequences()));
     }
@@ -215,6 +320,8 @@ Napi::Function Context::define(Napi::Env env) {
         InstanceMethod<&Context::guarded<&Context::seq_range>>("seqRange"),
         InstanceMethod<&Context::guarded<&Context::clear>>("clear"),
         InstanceMethod<&Context::guarded<&Context::step>>("step"),
+        InstanceMethod<&Context::guarded<&Context::seq_save>>("seqSave"),
+        InstanceMethod<&Context::guarded<&Context::seq_restore>>("seqRestore"),
         InstanceMethod<&Context::guarded<&Context::dispose>>("dispose"),
     });
 }
@@ -228,6 +335,8 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
     model     = *info[1].As<Napi::External<std::shared_ptr<model_handle>>>().Data();
     n_batch   = (int32_t) llama_n_batch(ctx);
     n_seq_max = (int32_t) llama_n_seq_max(ctx);
+    // llama.cpp gives each of n_seq_max streams n_ctx / n_seq_max cells when the cache is not unified
+    kv_unified = n_seq_max == 1 || llama_n_ctx_seq(ctx) == llama_n_ctx(ctx);
     samplers.resize(n_seq_max);
     batch = llama_batch_init(n_batch, 0, 1);
     // persistent pools, as llama-server attaches them: without, ggml makes a new pool for every graph
@@ -302,6 +411,7 @@ Napi::Value Context::facts(const Napi::CallbackInfo & info) {
     o.Set("nSeqMax", llama_n_seq_max(ctx));
     o.Set("nThreads", llama_n_threads(ctx));
     o.Set("nThreadsBatch", llama_n_threads_batch(ctx));
+    o.Set("kvUnified", kv_unified);
     return o;
 }
 
@@ -376,15 +486,48 @@ Napi::Value Context::seq_remove(const Napi::CallbackInfo & info) {
     return Napi::Boolean::New(env, llama_memory_seq_rm(llama_get_memory(ctx), seq, p0, p1));
 }
 
-// seqCopy(src, dst, p0 = -1, p1 = -1): dst shares src's cells in [p0, p1) (no copy in a unified cache)
+// seqCopy(src, dst, p0 = -1, p1 = -1): dst gets src's cells in [p0, p1). In a unified cache they are shared,
+// not copied. Across streams (kvUnified false) only a prefix can be copied (p0 <= 0), and dst's cells are
+// replaced: see copy_across_streams().
 Napi::Value Context::seq_copy(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     int32_t src, dst;
     if (!check_idle(env) || !check_seq(env, info[0], src) || !check_seq(env, info[1], dst)) return env.Undefined();
     int32_t p0 = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
     int32_t p1 = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
-    llama_memory_seq_cp(llama_get_memory(ctx), src, dst, p0, p1);
+    if (kv_unified || src == dst) {
+        llama_memory_seq_cp(llama_get_memory(ctx), src, dst, p0, p1);
+        return env.Undefined();
+    }
+    if (p0 > 0) return throw_error(env, "invalid_options", "across KV streams only a prefix can be copied (p0 must be 0 or -1)");
+    std::string error;
+    if (!copy_across_streams(src, dst, p1, error)) return throw_error(env, "state_restore_failed", error);
     return env.Undefined();
+}
+
+// JS thread, idle. llama_memory_seq_cp across streams (llama-kv-cache.cpp) copies whole sequences only, copies
+// the source stream's entire buffer (every cell of it, in every layer, used or not) and does so lazily, at the
+// start of the next llama_decode: a save or restore of either stream before then would read or be overwritten
+// by stale data. Copying the source's used cells through the per-sequence state instead is immediate and moves
+// only what the sequence holds (twice: out to the scratch buffer, into dst); measured in DEVELOPERS.md.
+bool Context::copy_across_streams(int32_t src, int32_t dst, int32_t n, std::string & error) {
+    llama_memory_t mem = llama_get_memory(ctx);
+    log_take_errors();
+    const size_t size = llama_state_seq_get_size_ext(ctx, src, 0);
+    copy_scratch.resize(size);
+    if (size == 0 || llama_state_seq_get_data_ext(ctx, copy_scratch.data(), size, src, 0) != size) {
+        error = "copying sequence " + std::to_string(src) + " failed: " + log_take_errors();
+        return false;
+    }
+    if (llama_state_seq_set_data_ext(ctx, copy_scratch.data(), size, dst, 0) == 0) {
+        llama_memory_seq_rm(mem, dst, -1, -1);
+        error = "copying into sequence " + std::to_string(dst) + " failed: " + log_take_errors();
+        return false;
+    }
+    if (n >= 0) llama_memory_seq_rm(mem, dst, n, -1);
+    // a large scratch buffer is not kept between copies
+    if (copy_scratch.capacity() > (64u << 20)) std::vector<uint8_t>().swap(copy_scratch);
+    return true;
 }
 
 // seqRange(seq) -> [minPos, maxPos], [-1, -1] when the sequence is empty
@@ -444,14 +587,51 @@ Napi::Value Context::step(const Napi::CallbackInfo & info) {
     job->seqs      = std::move(seqs);
     job->sample_at = std::move(sample_at);
     Napi::Promise promise = job->deferred.Promise();
+    post(env, std::move(job));
+    return promise;
+}
+
+void Context::post(Napi::Env env, std::unique_ptr<context_job> job) {
     busy = true;
     runner->done.Ref(env);
     step_runner * r = runner.get();
-    step_job *    w = job.release(); // step_done deletes it
+    context_job * w = job.release(); // step_done deletes it
     r->thread.post([r, w] {
         w->run();
         r->done.NonBlockingCall(w);
     });
+}
+
+// seqSave(seq) -> Promise<SeqState>: the sequence's cells (positions, K and V of every layer) in host memory
+Napi::Value Context::seq_save(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    int32_t seq;
+    if (!check_idle(env) || !check_seq(env, info[0], seq)) return env.Undefined();
+    auto job = std::make_unique<save_job>(info.This().As<Napi::Object>(), this, seq);
+    Napi::Promise promise = job->deferred.Promise();
+    post(env, std::move(job));
+    return promise;
+}
+
+// seqRestore(seq, state, keep = -1) -> Promise<number>: replaces the sequence's cells with a state saved from
+// this context, keeps positions [0, keep) (all when keep < 0) and resolves with the sequence's length. Rejects
+// with state_restore_failed (the sequence is then empty) when its stream has no room or the state is not one.
+Napi::Value Context::seq_restore(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    int32_t seq;
+    if (!check_idle(env) || !check_seq(env, info[0], seq)) return env.Undefined();
+    SeqState * state = info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(addon_data(env)->seq_state_ctor.Value())
+                           ? SeqState::Unwrap(info[1].As<Napi::Object>())
+                           : nullptr;
+    if (!state) {
+        Napi::TypeError::New(env, "seqRestore needs a SeqState from seqSave()").ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    if (!state->bytes) return throw_error(env, "state_restore_failed", "the saved state was disposed");
+    const int32_t keep = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
+    auto job = std::make_unique<restore_job>(info.This().As<Napi::Object>(), this, seq, state->bytes, keep);
+    Napi::Promise promise = job->deferred.Promise();
+    post(env, std::move(job));
     return promise;
 }
 

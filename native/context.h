@@ -1,7 +1,9 @@
-// Context: one llama_context with n_seq_max sequences (slots) on one unified KV cache, and the per-slot
-// samplers. JS drives it one decode step at a time: step() takes the tokens of every active sequence
-// (prompt chunks and next tokens mixed), runs llama_decode and the samplers on its decode thread, and
-// settles with the sampled tokens as typed arrays.
+// Context: one llama_context with n_seq_max sequences (slots) and the per-slot samplers. The KV cache is either
+// unified (one pool of cells shared by every sequence: a prefix can be shared between sequences without a copy,
+// but every decoded token attends over the cells of all sequences) or split into one stream per sequence
+// (kvUnified false: n_ctx / n_seq_max cells each; a sequence attends over its own cells only). JS drives it one
+// decode step at a time: step() takes the tokens of every active sequence (prompt chunks and next tokens mixed),
+// runs llama_decode and the samplers on its decode thread, and settles with the sampled tokens as typed arrays.
 //
 // Step results, per sampled entry k (one per sampleAt index): status[k] is
 //   0 ok:      tokens[k] was sampled and accepted into the sequence's sampler chain;
@@ -13,9 +15,13 @@
 // A token the chain rejected is never accepted. Only a failure of llama_decode itself (or an exception around
 // it) fails the whole step: the promise rejects with the error code (kv_cache_full, decode_failed, ...).
 //
-// Threading contract: steps run on the context's own decode thread (decode-thread.h). While a step is in
-// flight (`busy`), only that thread touches the llama_context and the samplers; every other method throws
-// `context_busy`. The JS scheduler therefore changes sequences and samplers only between steps.
+// Saved sequences: seqSave() copies one sequence's cells to host memory (a SeqState, seq-state.h) and
+// seqRestore() puts such a state back into a sequence, both as jobs on the decode thread between steps.
+//
+// Threading contract: steps, saves and restores run on the context's own decode thread (decode-thread.h), one
+// at a time. While one is in flight (`busy`), only that thread touches the llama_context and the samplers;
+// every other method throws `context_busy`. The JS scheduler therefore changes sequences and samplers only
+// between them.
 #pragma once
 
 #include <napi.h>
@@ -25,8 +31,12 @@
 #include "model.h"
 #include "sampler.h"
 
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
+
+struct context_job; // context.cpp: work for the decode thread
 
 class Context : public Napi::ObjectWrap<Context> {
   public:
@@ -46,6 +56,8 @@ class Context : public Napi::ObjectWrap<Context> {
     int32_t                                   n_batch = 0;
     int32_t                                   n_seq_max = 0;
     bool                                      busy = false;
+    bool                                      kv_unified = true;
+    std::vector<uint8_t>                      copy_scratch; // a cross-stream copy's state, reused
     struct step_runner;                                 // context.cpp: the decode thread and the way back to JS
     std::unique_ptr<step_runner>              runner;
     // persistent CPU thread pools (generation, batches), attached as llama-server attaches them; freed after ctx
@@ -62,6 +74,8 @@ class Context : public Napi::ObjectWrap<Context> {
     bool check_idle(Napi::Env env);
     bool check_seq(Napi::Env env, const Napi::Value & v, int32_t & seq);
     void release();
+    bool copy_across_streams(int32_t src, int32_t dst, int32_t n, std::string & error);
+    void post(Napi::Env env, std::unique_ptr<context_job> job);
 
     Napi::Value facts(const Napi::CallbackInfo & info);
     Napi::Value set_sampler(const Napi::CallbackInfo & info);
@@ -70,5 +84,7 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::Value seq_range(const Napi::CallbackInfo & info);
     Napi::Value clear(const Napi::CallbackInfo & info);
     Napi::Value step(const Napi::CallbackInfo & info);
+    Napi::Value seq_save(const Napi::CallbackInfo & info);
+    Napi::Value seq_restore(const Napi::CallbackInfo & info);
     Napi::Value dispose(const Napi::CallbackInfo & info);
 };

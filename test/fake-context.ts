@@ -1,6 +1,6 @@
 // A stand-in for the native context, for scheduler tests without a model: every step waits until the test settles
 // it, and records what it was asked to decode. Token t's text is one letter; token 0 is end-of-generation.
-import type { NativeSamplerParams, NativeStepResult } from '../lib/native.js'
+import type { NativeSamplerParams, NativeSeqState, NativeStepResult } from '../lib/native.js'
 import type { StepContext } from '../lib/scheduler.js'
 import { TokenPieces } from '../lib/token-text.js'
 
@@ -27,10 +27,38 @@ export interface StepCall {
   fail(err: Error): void
 }
 
+/** A saved sequence: how many positions it held, and whether the cache freed it. */
+export class FakeState implements NativeSeqState {
+  readonly seq: number
+  readonly nPos: number
+  readonly byteLength: number
+  disposed = false
+
+  constructor(seq: number, nPos: number, bytesPerCell: number) {
+    this.seq = seq
+    this.nPos = nPos
+    this.byteLength = nPos * bytesPerCell
+  }
+
+  dispose(): void {
+    this.disposed = true
+  }
+}
+
 export class FakeContext implements StepContext {
   readonly calls: StepCall[] = []
   readonly removed: [number, number][] = []
   readonly copied: [number, number, number][] = []
+  /** seqSave calls: [seq, positions saved] */
+  readonly saves: [number, number][] = []
+  /** seqRestore calls: [seq, positions the state held, keep] */
+  readonly restores: [number, number, number][] = []
+  /** positions each sequence holds, as the native side would see them */
+  readonly lengths = new Map<number, number>()
+  /** a saved state's size per cell */
+  bytesPerCell = 100
+  /** make the next seqRestore reject */
+  failRestore = false
   readonly samplers = new Map<number, NativeSamplerParams | null>()
   /** make the next step() throw synchronously */
   throwNext: Error | null = null
@@ -66,6 +94,7 @@ export class FakeContext implements StepContext {
         },
         fail: reject,
       }
+      for (let i = 0; i < seqIds.length; i++) this.lengths.set(seqIds[i]!, Math.max(this.lengths.get(seqIds[i]!) ?? 0, positions[i]! + 1))
       this.calls.push(call)
       for (const wake of this.#onCall.splice(0)) wake()
     })
@@ -98,10 +127,32 @@ export class FakeContext implements StepContext {
 
   seqRemove(seq: number, p0 = -1): boolean {
     this.removed.push([seq, p0])
+    this.lengths.set(seq, p0 <= 0 ? 0 : Math.min(this.lengths.get(seq) ?? 0, p0))
     return true
   }
 
   seqCopy(src: number, dst: number, _p0 = -1, p1 = -1): void {
     this.copied.push([src, dst, p1])
+    this.lengths.set(dst, p1 < 0 ? (this.lengths.get(src) ?? 0) : p1)
+  }
+
+  async seqSave(seq: number): Promise<FakeState> {
+    const n = this.lengths.get(seq) ?? 0
+    this.saves.push([seq, n])
+    return new FakeState(seq, n, this.bytesPerCell)
+  }
+
+  async seqRestore(seq: number, state: NativeSeqState, keep = -1): Promise<number> {
+    const s = state as FakeState
+    this.restores.push([seq, s.nPos, keep])
+    if (this.failRestore) {
+      this.failRestore = false
+      this.lengths.set(seq, 0)
+      throw Object.assign(new Error('no room in the stream'), { code: 'state_restore_failed' })
+    }
+    if (s.disposed) throw Object.assign(new Error('the saved state was disposed'), { code: 'state_restore_failed' })
+    const n = keep < 0 ? s.nPos : Math.min(keep, s.nPos)
+    this.lengths.set(seq, n)
+    return n
   }
 }
