@@ -15,6 +15,8 @@
 // Booked cells are taken out of their slot's reservation, so promises are never counted twice and two requests
 // admitted in one tick cannot overcommit the cache.
 
+import type { KvLayout } from './kv-layout.js'
+
 export interface KvBackend {
   /** drops `slot`'s cells from position `from` on */
   remove(slot: number, from: number): void
@@ -22,7 +24,6 @@ export interface KvBackend {
   copy(src: number, dst: number, n: number): void
 }
 
-export type KvLayout = 'unified' | 'per-seq'
 
 interface SlotCells {
   /** tokens whose KV cells this slot holds, at positions 0..n-1 */

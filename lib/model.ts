@@ -10,16 +10,22 @@ import { EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js'
 import { HearthError, invalidParam, toHearthError } from './errors.js'
 import { Generation, type PreparedRequest } from './generation.js'
 import { checkGrammarLimits } from './grammar-limits.js'
+import { chooseKvLayout, type KvLayoutChoice } from './kv-layout.js'
+import { MemoryBudget } from './memory-budget.js'
 import {
+  KV_CACHE_TYPES,
   native,
   packageRoot,
+  type KvCacheType,
   type NativeChatTemplates,
   type NativeContext,
   type NativeContextFacts,
   type NativeModel,
   type NativeModelFacts,
+  type NativeSeqState,
 } from './native.js'
 import { samplingParams, type SamplingInput, type SamplingParams } from './params.js'
+import { PromptCache } from './prompt-cache.js'
 import { Scheduler, type SchedulerStats } from './scheduler.js'
 import type { Sequence } from './sequence.js'
 import { PreservingPieces, TokenPieces, type PieceSource } from './token-text.js'
@@ -32,8 +38,19 @@ export interface ModelOptions {
   contextSize?: number
   /** sequences decoded together; default 8 */
   parallel?: number
-  /** KV cells shared by all sequences (unified cache); default contextSize × parallel, at most 16384 */
+  /** KV cells in all; default contextSize × parallel, at most 16384 (per-seq: contextSize × parallel) */
   kvSize?: number
+  /** one pool of cells for all sequences, or a stream of kvSize / parallel cells per sequence (each attends over
+   * its own cells only); auto chooses by the rule in lib/kv-layout.ts. Default auto */
+  kvLayout?: KvLayoutChoice
+  /** KV cache element types; default f16. A quantized V cache needs flash attention (not 'off') */
+  cacheTypeK?: KvCacheType
+  cacheTypeV?: KvCacheType
+  /** most bytes of host RAM for prompts whose KV cells had to be given up (restored when a later prompt extends
+   * one); 0 turns it off. Default a quarter of the memory budget's free bytes at load, at most 8 GiB */
+  cacheRamBytes?: number
+  /** the memory budget the RAM prompt cache takes its bytes from; default MemoryBudget.fromMachine() */
+  memoryBudget?: MemoryBudget
   /** tokens per decode step (prompt chunks + next tokens); default 512 */
   batchSize?: number
   /** physical batch for llama.cpp; default min(batchSize, 512) */
@@ -111,6 +128,8 @@ export class Model {
   readonly scheduler: Scheduler
   readonly #native: NativeModel
   readonly #ctx: NativeContext
+  /** the KV cache as created: its layout and element types */
+  readonly kvCache: Readonly<{ layout: 'unified' | 'per-seq'; typeK: KvCacheType; typeV: KvCacheType; flashAttention: 'auto' | 'on' | 'off' }>
   readonly #options: ModelOptions
   #embedder: Promise<EmbeddingQueue> | null = null
   #embedQueue: EmbeddingQueue | null = null
@@ -139,6 +158,8 @@ export class Model {
     this.eog = m.eogTokens()
     this.chatTemplates = templates
     this.templateStops = templates.source === FALLBACK_CHAT_TEMPLATE ? FALLBACK_STOPS : []
+    const layout = this.context.kvUnified ? 'unified' : 'per-seq'
+    this.kvCache = { layout, typeK: options.cacheTypeK ?? 'f16', typeV: options.cacheTypeV ?? 'f16', flashAttention: options.flashAttention ?? 'auto' }
     this.scheduler = new Scheduler(ctx, this.pieces, this.eog, {
       nParallel: parallel,
       maxQueue: options.maxQueue ?? 64,
@@ -146,6 +167,8 @@ export class Model {
       nCtx: this.context.nCtx,
       nCtxSeq: contextSize,
       promptCache: options.promptCache ?? true,
+      kvLayout: layout,
+      ramCache: ramCache(options),
     })
   }
 
@@ -166,8 +189,10 @@ export class Model {
       const parallel = options.parallel ?? 8
       checkPositive('contextSize', contextSize)
       checkPositive('parallel', parallel)
-      const kvSize = options.kvSize ?? Math.max(contextSize, Math.min(contextSize * parallel, 16384))
+      const layout = chooseKvLayout({ choice: options.kvLayout ?? 'auto', parallel, contextSize, kvSize: options.kvSize })
+      const kvSize = options.kvSize ?? (layout === 'per-seq' ? contextSize * parallel : Math.max(contextSize, Math.min(contextSize * parallel, 16384)))
       if (kvSize < contextSize) throw invalidParam('kvSize', 'kvSize must be at least contextSize')
+      checkKvCache(options)
       const batchSize = options.batchSize ?? 512
       const threads = options.threads ?? availableParallelism()
       const ctx = await native.createContext(m, {
@@ -177,8 +202,10 @@ export class Model {
         nUbatch: options.ubatchSize ?? Math.min(batchSize, 512),
         threads,
         threadsBatch: options.threadsBatch ?? threads,
-        kvUnified: true,
+        kvUnified: layout === 'unified',
         flashAttention: options.flashAttention ?? 'auto',
+        typeK: options.cacheTypeK ?? 'f16',
+        typeV: options.cacheTypeV ?? 'f16',
       })
       progress?.(0.95)
       if (options.warmup ?? true) {
@@ -410,6 +437,31 @@ export class Model {
     this.#ctx.dispose()
     this.#native.dispose()
   }
+}
+
+/** The KV cache types and flash attention as llama.cpp can take them. */
+function checkKvCache(o: ModelOptions): void {
+  for (const [name, v] of [['cacheTypeK', o.cacheTypeK], ['cacheTypeV', o.cacheTypeV]] as const) {
+    if (v !== undefined && !(KV_CACHE_TYPES as readonly string[]).includes(v)) throw invalidParam(name, `${name} must be one of ${KV_CACHE_TYPES.join(', ')}`)
+  }
+  if (o.flashAttention !== undefined && !['auto', 'on', 'off'].includes(o.flashAttention)) throw invalidParam('flashAttention', 'flashAttention must be auto, on or off')
+  // llama.cpp keeps a quantized V cache only with flash attention (its kernel reads it; the other path cannot)
+  if ((o.cacheTypeV ?? 'f16') !== 'f16' && o.flashAttention === 'off') {
+    throw invalidParam('cacheTypeV', `a ${o.cacheTypeV} V cache needs flash attention; use flashAttention 'auto' or 'on', or cacheTypeV f16`)
+  }
+  if (o.cacheRamBytes !== undefined && !(Number.isFinite(o.cacheRamBytes) && o.cacheRamBytes >= 0)) throw invalidParam('cacheRamBytes', 'cacheRamBytes must be a number of bytes >= 0')
+}
+
+/** Below this many tokens a saved prompt is neither kept nor restored: computing it is cheaper (DEVELOPERS.md). */
+export const MIN_RESTORE_TOKENS = 32
+
+/** The RAM prompt cache a model's scheduler gets, or null when turned off. */
+function ramCache(o: ModelOptions): PromptCache<NativeSeqState> | null {
+  if ((o.promptCache ?? true) === false) return null
+  const budget = o.memoryBudget ?? MemoryBudget.fromMachine()
+  const maxBytes = o.cacheRamBytes ?? Math.min(8 * 2 ** 30, Math.floor(budget.freeBytes / 4))
+  if (maxBytes <= 0) return null
+  return new PromptCache<NativeSeqState>({ maxBytes, budget, minTokens: MIN_RESTORE_TOKENS })
 }
 
 function checkPositive(name: string, v: number): void {

@@ -5,7 +5,8 @@
 // output as text). A sequence leaves the batch in exactly one place, `#leave()`.
 import { buildBatch, type Batch, type BatchMember } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
-import { commonPrefix, KvCells, type KvLayout } from './kv-cells.js'
+import { commonPrefix, KvCells } from './kv-cells.js'
+import type { KvLayout } from './kv-layout.js'
 import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeSeqState, type NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
 import type { CacheMatch, PromptCache, PromptCacheStats } from './prompt-cache.js'
