@@ -7,6 +7,8 @@ export type ErrorType =
   | 'not_found_error'
   | 'rate_limit_error'
   | 'server_error'
+  /** a server hearth calls for the request (a remote MCP server) failed: OpenAI's type for it */
+  | 'external_connector_error'
 
 interface CodeInfo {
   status: number
@@ -28,6 +30,8 @@ export const errorCodes = {
   bad_request: { status: 400, type: 'invalid_request_error', description: 'the HTTP request is malformed (request line, headers, Content-Length, chunked framing)' },
   unsupported_schema: { status: 400, type: 'invalid_request_error', description: 'a valid JSON schema that cannot become a grammar as asked: past a size limit, or (strict) a keyword the grammar would not enforce' },
   invalid_json_schema: { status: 400, type: 'invalid_request_error', description: 'a JSON schema (response format or tool parameters) is not JSON, or not one llama.cpp can turn into a grammar' },
+  fetch_not_allowed: { status: 400, type: 'invalid_request_error', description: 'a URL hearth would fetch (an MCP server) is refused by the outbound fetch policy: not http(s), or a loopback, private, link-local or reserved address, or a host outside --fetch-allow' },
+  fetch_failed: { status: 400, type: 'invalid_request_error', description: 'a URL hearth fetched failed: name resolution, connection, too many redirects, the time cap or the size cap' },
   chat_template_error: { status: 400, type: 'invalid_request_error', description: 'the chat template failed on these messages or options (it raised an error, or no parser or grammar can be built for them)' },
   // authentication (401)
   invalid_api_key: { status: 401, type: 'authentication_error', description: 'missing or wrong bearer token' },
