@@ -45,6 +45,8 @@ export const errorCodes = {
   not_found: { status: 404, type: 'not_found_error', description: 'no such route' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', description: 'the route exists for another method' },
   request_timeout: { status: 408, type: 'invalid_request_error', description: 'the request head and body did not arrive within --body-timeout' },
+  // a server hearth calls for the request failed (424, as OpenAI answers it)
+  mcp_server_error: { status: 424, type: 'external_connector_error', description: "a remote MCP server's tools could not be listed: unreachable, not an MCP server, an error, or --mcp-timeout passed" },
   // size (413, 431)
   request_too_large: { status: 413, type: 'invalid_request_error', description: 'the body is larger than the configured limit' },
   expectation_failed: { status: 417, type: 'invalid_request_error', description: 'an Expect header other than 100-continue' },

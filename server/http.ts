@@ -41,7 +41,7 @@ export function errorBody(err: HearthError): ErrorBody {
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 429: 'Too Many Requests',
+  408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 424: 'Failed Dependency', 429: 'Too Many Requests',
   431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
   505: 'HTTP Version Not Supported',
 }
