@@ -1,12 +1,13 @@
 // A short seeded fuzz run against the real server (test/fuzz/): every endpoint gets 60 hostile requests, and
 // no answer may be a 5xx, an error that is not OpenAI-shaped with a fitting 4xx, a broken 200 or stream; the
 // process must never exit, no sequence may be left active or queued, and SIGTERM must still drain cleanly.
-// `npm run fuzz` is the long run. Cases of KNOWN_FAILURES are skipped until their fixes land.
+// `npm run fuzz` is the long run. Cases of KNOWN_FAILURES and REPORTED_FAILURES (test/fuzz/known-failures.ts)
+// are skipped until their fixes land.
 import t from 'tap'
 import { makeCase, plan } from './fuzz/cases.js'
 import { ENDPOINTS, isPost, type FuzzContext } from './fuzz/endpoints.js'
 import { serialize } from './fuzz/fuzz-value.js'
-import { KNOWN_FAILURES } from './fuzz/known-failures.js'
+import { KNOWN_FAILURES, REPORTED_FAILURES } from './fuzz/known-failures.js'
 import { bodyExpr } from './fuzz/repro.js'
 import { Rng } from './fuzz/rng.js'
 import { runFuzz } from './fuzz/runner.js'
@@ -19,7 +20,7 @@ t.test('a reproducer evaluates to the exact body it stands for', async (t) => {
   let checked = 0
   for (const e of ENDPOINTS.filter(isPost)) {
     const rng = new Rng(7)
-    plan(rng, e, 150).forEach((slot, i) => {
+    plan(rng, e, 100).forEach((slot, i) => {
       const c = makeCase(rng, ctx, e, slot, i)
       if (c.body === null || Buffer.isBuffer(c.body)) return
       const expr = bodyExpr(c.body)
@@ -28,11 +29,11 @@ t.test('a reproducer evaluates to the exact body it stands for', async (t) => {
       checked++
     })
   }
-  t.ok(checked > 400, `${checked} bodies round-tripped`)
+  t.ok(checked > 250, `${checked} bodies round-tripped`)
 })
 
 t.test(`fuzz: ${COUNT} cases per endpoint`, async (t) => {
-  const report = await runFuzz({ seed: 19, count: COUNT, skip: KNOWN_FAILURES })
+  const report = await runFuzz({ seed: 19, count: COUNT, skip: [...KNOWN_FAILURES, ...REPORTED_FAILURES] })
   t.comment(formatReport(report))
   for (const e of ENDPOINTS) {
     const s = report.stats[e]!

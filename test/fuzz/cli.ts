@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ENDPOINTS, type EndpointName } from './endpoints.js'
-import { KNOWN_FAILURES } from './known-failures.js'
+import { KNOWN_FAILURES, REPORTED_FAILURES } from './known-failures.js'
 import { DEFAULT_OPTIONS, runFuzz } from './runner.js'
 import { formatReport } from './summary.js'
 
@@ -17,7 +17,7 @@ is left active or queued. Prints a summary with a minimal reproducer per failure
   --endpoint LIST     comma-separated, of: ${ENDPOINTS.join(', ')} (default all)
   --concurrency N     cases in flight at once (default 1; above 1, 429/503 with Retry-After count as fitting)
   --timeout-ms N      per request (default ${DEFAULT_OPTIONS.timeoutMs})
-  --skip-known        do not send cases of the known failures in test/fuzz/known-failures.ts
+  --skip-known        do not send cases of the known and reported failures (test/fuzz/known-failures.ts)
   --no-minimise       report failures as found, without shrinking them
   --model PATH        GGUF model to serve (default the built-in one)
   --ctx N --parallel N --max-queue N --body-limit BYTES   the server's limits (defaults ${DEFAULT_OPTIONS.ctx}, ${DEFAULT_OPTIONS.parallel}, ${DEFAULT_OPTIONS.maxQueue}, ${DEFAULT_OPTIONS.bodyLimit})
@@ -65,7 +65,7 @@ const report = await runFuzz({
   endpoints: endpoints as EndpointName[],
   concurrency: int('concurrency', values.concurrency, 1),
   timeoutMs: int('timeout-ms', values['timeout-ms'], DEFAULT_OPTIONS.timeoutMs),
-  skip: values['skip-known'] ? KNOWN_FAILURES : [],
+  skip: values['skip-known'] ? [...KNOWN_FAILURES, ...REPORTED_FAILURES] : [],
   minimise: !values['no-minimise'],
   ...(values.model ? { modelPath: values.model } : {}),
   ctx: int('ctx', values.ctx, DEFAULT_OPTIONS.ctx),

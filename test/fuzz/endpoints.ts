@@ -29,6 +29,9 @@ export function isPost(e: EndpointName): e is PostEndpoint {
   return (POST_ENDPOINTS as readonly string[]).includes(e)
 }
 
+/** The server's limits in a default run: small, so they are easy to reach. */
+export const DEFAULT_LIMITS = { ctx: 256, parallel: 4, maxQueue: 16, bodyLimit: 2 * 1024 * 1024 } as const
+
 /** What generators need to know about the server: the model, its vocabulary, responses it has stored. */
 export interface FuzzContext {
   modelId: string

@@ -46,6 +46,29 @@ export function containsRaw(v: FuzzValue): boolean {
   return false
 }
 
+/** About how many characters `v` serializes to, counting no further than `cap` (so cheap on huge values). */
+export function sizeUpTo(v: FuzzValue | undefined, cap: number): number {
+  let size = 0
+  const walk = (x: FuzzValue | undefined): boolean => {
+    if (size > cap) return false
+    if (x instanceof Raw) size += x.text.length
+    else if (typeof x === 'string') size += x.length + 2
+    else if (Array.isArray(x)) {
+      size += 2
+      for (const y of x) if (!walk(y)) return false
+    } else if (isObject(x)) {
+      size += 2
+      for (const k of Object.keys(x)) {
+        size += k.length + 4
+        if (!walk(x[k])) return false
+      }
+    } else size += 5
+    return size <= cap
+  }
+  walk(v)
+  return Math.min(size, cap + 1)
+}
+
 /** Every path inside `v` (not the root), parents before children; stops `maxDepth` deep and at 2,000 paths. */
 export function paths(v: FuzzValue, maxDepth = 6): Path[] {
   const out: Path[] = []

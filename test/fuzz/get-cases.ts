@@ -64,7 +64,8 @@ export function getCase(rng: Rng, ctx: FuzzContext, e: EndpointName, control: bo
       const method = rng.pick(['POST', 'PUT', 'PATCH', 'OPTIONS', 'HEAD', ...(route.method === 'GET' && parametrised ? ['DELETE'] : ['GET'])].filter((m) => m !== route.method))
       // another method on the same path: 405, unless that method is routed too (GET and DELETE of a response)
       const routed = parametrised && e.startsWith('responses') && (method === 'GET' || method === 'DELETE')
-      return { ...base, kind: 'method', method, label: `method ${method}`, expect: method === 'OPTIONS' ? [204] : routed ? fitsId : [405] }
+      // an odd id can make the path match no route at all: 404 then
+      return { ...base, kind: 'method', method, label: `method ${method}`, expect: method === 'OPTIONS' ? [204] : routed ? fitsId : parametrised ? [405, 404] : [405] }
     }],
     [3, () => {
       const [what, headers] = rng.pick(EXTRA_HEADERS)

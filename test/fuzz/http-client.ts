@@ -28,7 +28,6 @@ export function send(baseUrl: string, c: FuzzCase, timeoutMs: number): Promise<O
     const parts: Buffer[] = []
     let received = 0
     let settled = false
-    let walkedAway = false
     let timer: NodeJS.Timeout | undefined
     let req: ClientRequest | undefined
     const finish = () => {
@@ -40,9 +39,8 @@ export function send(baseUrl: string, c: FuzzCase, timeoutMs: number): Promise<O
       resolve(out)
     }
     const walkAway = () => {
-      walkedAway = true
-      req?.destroy()
       finish()
+      req?.destroy()
     }
     const onResponse = (res: IncomingMessage) => {
       out.status = res.statusCode ?? null
@@ -50,16 +48,20 @@ export function send(baseUrl: string, c: FuzzCase, timeoutMs: number): Promise<O
       const abortAt = c.abort?.at === 'after-bytes' ? c.abort.bytes : Infinity
       if (abortAt === 0) return walkAway()
       res.on('data', (chunk: Buffer) => {
+        if (settled) return
         parts.push(chunk)
         received += chunk.length
         if (received >= abortAt) walkAway()
       })
+      // the outcome is handed over once: nothing may change it after that (walking away ends the response later)
       res.on('end', () => {
+        if (settled) return
         out.complete = true
         finish()
       })
       res.on('error', (err) => {
-        if (!walkedAway) out.error = err.message
+        if (settled) return
+        out.error = err.message
         finish()
       })
     }
@@ -71,7 +73,8 @@ export function send(baseUrl: string, c: FuzzCase, timeoutMs: number): Promise<O
       return finish()
     }
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (!walkedAway) out.error = `${err.code ?? ''} ${err.message}`.trim()
+      if (settled) return
+      out.error = `${err.code ?? ''} ${err.message}`.trim()
       finish()
     })
     timer = setTimeout(() => {

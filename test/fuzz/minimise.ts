@@ -4,39 +4,33 @@
 // checkpoint one at a time, each followed by the idle check.
 import { judge, type CheckEnv } from './check.js'
 import type { FuzzCase } from './fuzz-case.js'
-import { clone, getAt, isObject, paths, setAt, deleteAt, type FuzzObject, type FuzzValue, type Path } from './fuzz-value.js'
+import { clone, deleteAt, getAt, isObject, paths, setAt, type FuzzObject, type FuzzValue } from './fuzz-value.js'
 import type { FailureGroup, FuzzOptions } from './runner.js'
 import { signature } from './signature.js'
 import type { FuzzTarget } from './target.js'
 
-const MAX_TRIES = 48
+const MAX_TRIES = 80
 const MAX_MS = 120_000
+/** a timeout costs the whole request timeout per try */
+const MAX_MS_TIMEOUT = 300_000
 
 async function failsSame(target: FuzzTarget, c: FuzzCase, g: FailureGroup, env: CheckEnv): Promise<boolean> {
+  // a server still working on a timed-out request would time out the next one whatever it is
+  if (g.failure.kind === 'timeout') await target.restart()
   const sent = await target.send(c)
   return judge(c, sent, env).some((f) => signature(c, f) === g.signature)
 }
 
-/** Smaller variants of `body`: each top-level field dropped, then long values halved. */
+/** Smaller variants of `body`, shallow first: each field or element dropped, long values halved. */
 function* shrinkings(body: FuzzObject): Generator<FuzzObject> {
-  for (const k of Object.keys(body)) {
-    const b = clone(body) as FuzzObject
-    delete b[k]
-    yield b
-  }
   for (const p of paths(body, 8)) {
-    const v = getAt(body, p)
-    const half = halve(v)
+    const d = clone(body) as FuzzObject
+    if (deleteAt(d, p)) yield d
+    const half = halve(getAt(body, p))
     if (half === undefined) continue
     const b = clone(body) as FuzzObject
     setAt(b, p, half)
     yield b
-    if (Array.isArray(v) && v.length > 1) {
-      // and dropping one element of a short list (a message, a prompt)
-      const d = clone(body) as FuzzObject
-      deleteAt(d, [...p, v.length - 1] as Path)
-      yield d
-    }
   }
 }
 
@@ -75,7 +69,7 @@ export async function minimiseGroup(target: FuzzTarget, g: FailureGroup, env: Ch
   for (let progress = true; progress; ) {
     progress = false
     for (const body of shrinkings(best.body as FuzzObject)) {
-      if (tries++ >= MAX_TRIES || performance.now() - started > MAX_MS) return
+      if (tries++ >= MAX_TRIES || performance.now() - started > (g.failure.kind === 'timeout' ? MAX_MS_TIMEOUT : MAX_MS)) return
       const candidate: FuzzCase = { ...best, id: `${first.id}~${tries}`, body }
       if (await failsSame(target, candidate, g, env)) {
         best = candidate

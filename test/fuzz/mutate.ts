@@ -1,6 +1,6 @@
 // Mutations of a valid body: field by field (hostile values, deletions, unknown and misplaced fields, wrapping),
 // and below JSON (truncated or malformed text, invalid UTF-8, odd encodings and content types).
-import { clone, deleteAt, getAt, obj, pathName, paths, Raw, serialize, setAt, setKey, type FuzzObject, type FuzzValue, type Path } from './fuzz-value.js'
+import { clone, deleteAt, getAt, obj, pathName, paths, Raw, serialize, setAt, setKey, sizeUpTo, type FuzzObject, type FuzzValue, type Path } from './fuzz-value.js'
 import { BAD_NUMBER_LITERALS, hostile, ODD_KEYS } from './values.js'
 import type { Rng } from './rng.js'
 
@@ -14,9 +14,16 @@ export interface Mutated {
 
 function short(v: FuzzValue | undefined): string {
   if (v === undefined) return 'undefined'
-  const s = v instanceof Raw ? v.expr : serialize(v)
+  if (v instanceof Raw) return v.expr.length > 80 ? `${v.expr.slice(0, 60)}...` : v.expr
+  if (typeof v === 'string' && v.length > 60) return `${JSON.stringify(v.slice(0, 40))}... (${v.length} chars)`
+  const size = sizeUpTo(v, 200)
+  if (size > 200) return `${serialize(Array.isArray(v) ? v.slice(0, 1) : typeof v === 'object' && v !== null ? {} : v).slice(0, 40)}... (${Array.isArray(v) ? `${v.length} items` : 'large'})`
+  const s = serialize(v)
   return s.length > 60 ? `${s.slice(0, 40)}... (${s.length} chars)` : s
 }
+
+/** Values copied about a body stay this small, so copies of copies cannot grow without bound. */
+const MAX_COPY = 100_000
 
 /** 1-3 field mutations of `base` (which is not changed). */
 export function mutateFields(rng: Rng, base: FuzzObject, knownFields: string[]): Mutated {
@@ -53,7 +60,8 @@ export function mutateFields(rng: Rng, base: FuzzObject, knownFields: string[]):
     } else {
       // a field's value where another field belongs, e.g. messages where prompt goes
       const other = rng.pick(all)
-      setAt(body, path, clone(getAt(body, other) ?? null))
+      const value = getAt(body, other) ?? null
+      setAt(body, path, sizeUpTo(value, MAX_COPY) > MAX_COPY ? null : clone(value))
       changes.push(`${pathName(path)} = the value of ${pathName(other)}`)
     }
     touched.add(top)

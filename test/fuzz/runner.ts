@@ -6,7 +6,7 @@ import { readGGUFMetadata } from '../../bench/gguf-reader.js'
 import { packageRoot } from '../../lib/native.js'
 import { makeCase, plan } from './cases.js'
 import { judge, type CheckEnv, type Failure } from './check.js'
-import { ENDPOINTS, type EndpointName, type FuzzContext } from './endpoints.js'
+import { DEFAULT_LIMITS, ENDPOINTS, type EndpointName, type FuzzContext } from './endpoints.js'
 import type { FuzzCase } from './fuzz-case.js'
 import { isObject, type FuzzValue } from './fuzz-value.js'
 import { knownFailure, type KnownFailure } from './known-failures.js'
@@ -48,10 +48,7 @@ export const DEFAULT_OPTIONS: FuzzOptions = {
   skip: [],
   minimise: true,
   modelPath: join(packageRoot, 'models', 'austen-kjv-2.6m-f32.gguf'),
-  ctx: 256,
-  parallel: 4,
-  maxQueue: 16,
-  bodyLimit: 2 * 1024 * 1024,
+  ...DEFAULT_LIMITS,
   idleBoundMs: 30_000,
   checkpointEvery: 100,
   log: () => {},
@@ -183,6 +180,11 @@ export async function runFuzz(partial: Partial<FuzzOptions> = {}): Promise<FuzzR
         previous = c
         // a crashed server was replaced: what it leaked went with it
         if (sent.crash) window = []
+        // a server still busy with a request that timed out would make the next cases time out too
+        if (failures.some((f) => f.kind === 'timeout')) {
+          await target.restart()
+          window = []
+        }
         // with several cases in flight the server is never idle between them: check at the end only
         if (o.concurrency === 1 && window.length >= o.checkpointEvery) await checkpoint(`${c.id}`)
       }
@@ -225,7 +227,7 @@ function learn(c: FuzzCase, sent: Sent, ctx: FuzzContext): void {
     const m = /"id":"(resp_[0-9a-f]+)"/.exec(o.body.toString('utf8'))
     if (m && !ctx.responseIds.includes(m[1]!)) ctx.responseIds.push(m[1]!)
   }
-  if (c.endpoint === 'responses-delete' && c.method === 'DELETE') {
+  if (c.method === 'DELETE') {
     const id = /\/v1\/responses\/([^/?#]+)$/.exec(c.path)?.[1]
     ctx.responseIds = ctx.responseIds.filter((x) => x !== id)
   }

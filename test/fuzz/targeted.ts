@@ -212,6 +212,7 @@ export const TARGETED: Targeted[] = [
         [Array(rng.pick([1000, 20_000])).fill(fn('f', { type: 'object' })), 'thousands of tools', undefined],
         [[fn(hugeString(rng, 100_000), {})], 'a 100 kB tool name', undefined],
         [[{ type: 'web_search' }, { type: 'mcp', server_label: 'x', server_url: 'http://127.0.0.1:1' }], 'built-in tool types', undefined],
+        [[{ type: deepNest(10_000, 'array') }], 'a tool type nested deep', undefined],
       ])
       const choice = rng.pick<FuzzValue>(['auto', 'none', 'required', 'bogus', { type: 'function', function: { name: 'f' } }, { type: 'function', name: 'f' }, 7])
       return { body: minimal(e, [['tools', tools], ...(rng.chance(0.5) ? [['tool_choice', choice] as [string, FuzzValue]] : [])], rng.chance(0.3)), label: what, ...(expect ? { expect } : {}) }
@@ -263,7 +264,8 @@ export const TARGETED: Targeted[] = [
         [[], 'an empty input list', undefined],
         [[{}], 'an item with no fields', [400]],
         [[{ type: 'function_call' }], 'a function_call without call_id', [400]],
-        [[{ type: 'function_call', call_id: 'c', name: 'f', arguments: { a: 1 } }, { type: 'function_call_output', call_id: 'c', output: { deep: deepNest(1000, 'array') } }], 'a call and its object output', undefined],
+        [[{ type: 'function_call', call_id: 'c', name: 'f', arguments: { a: 1 } }, { type: 'function_call_output', call_id: 'c', output: { deep: deepNest(rng.pick([1000, 10_000]), 'array') } }], 'a call and its object output', undefined],
+        [[{ type: 'message', role: 'user', content: [{ type: deepNest(10_000, 'array'), text: 'x' }] }], 'a content part type nested deep', undefined],
         [[{ type: 'reasoning', summary: [] }], 'only a reasoning item', undefined],
         [[{ type: 'computer_call' }], 'an unsupported item type', [400]],
         [[{ type: null, role: 'user', content: 'hi' }], 'type null', undefined],

@@ -1,6 +1,6 @@
 // Hostile values for one field: wrong types, nulls, numbers at and past every limit (and the JSON literals
 // no JS number prints as), huge and strange strings, deep nesting, huge arrays and maps.
-import { obj, Raw, type FuzzValue } from './fuzz-value.js'
+import { obj, Raw, sizeUpTo, type FuzzValue } from './fuzz-value.js'
 import type { Rng } from './rng.js'
 
 export const NUMBERS: FuzzValue[] = [
@@ -88,7 +88,12 @@ export function hostile(rng: Rng, current: FuzzValue | undefined): { value: Fuzz
     [2, () => ({ value: hugeString(rng, rng.pick([10_000, 100_000, 1_000_000])), what: 'huge string' })],
     [1, () => ({ value: hugeString(rng, 2_200_000), what: 'string over the body limit' })],
     [2, () => ({ value: deepNest(rng.pick([64, 1000, 10_000, 100_000]), rng.pick(['array', 'object'] as const)), what: 'deep nesting' })],
-    [2, () => ({ value: Array(rng.pick([100, 1000, 10_000, 100_000])).fill(current === undefined || current instanceof Raw ? 1 : current), what: 'huge array' })],
+    [2, () => {
+      // of the current value where that stays a few megabytes at most
+      const n = rng.pick([100, 1000, 10_000, 100_000])
+      const item = current === undefined || current instanceof Raw || sizeUpTo(current, 4_000_000 / n) * n > 4_000_000 ? 1 : current
+      return { value: Array(n).fill(item), what: 'huge array' }
+    }],
     [1, () => ({ value: obj(Array.from({ length: rng.pick([100, 10_000]) }, (_, i) => [String(i), 1])), what: 'many keys' })],
     [2, () => ({ value: Array.isArray(current) ? obj(current.map((x, i) => [String(i), x])) : [current ?? null], what: 'array/object swapped' })],
     [1, () => ({ value: obj([[rng.pick(ODD_KEYS), rng.pick(NUMBERS)]]), what: 'object with an odd key' })],
