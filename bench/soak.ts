@@ -3,7 +3,7 @@
 // streams walked away from mid-answer), with the server's resident memory (VmRSS) and the error counts
 // sampled every few seconds. RSS is called flat when the mean of the last third of the samples is within
 // FLAT_GROWTH of the middle third's (the first third is warm-up: caches and pools filling).
-//   npm run soak -- --streams 8 --minutes 3 [--tiny] [--servers hearth,llama-server] (see --help)
+//   npm run soak -- --streams 8 --minutes 3 [--tiny] [--no-prompt-cache] [--servers hearth,llama-server] (see --help)
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -33,6 +33,7 @@ const USAGE = `Usage: npm run soak -- [options]
   --model PATH         serve this GGUF instead
   --model-shape S --model-type T   as for npm run bench (default qwen2.5-0.5b q8_0)
   --ctx N              tokens per sequence (default 256 with --tiny, else 1024)
+  --no-prompt-cache    both servers without prompt caches (llama-server: also no host-RAM cache, --cache-ram 0)
   --threads N          for both servers (default all CPUs)
   --llama-server PATH  (default ${defaultLlamaServer.replace(repoRoot + '/', '')}; built on first use)
   --seed N             the request mix (default 1): both servers get the same sequence per client
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     'sample-seconds': { type: 'string', default: '5' },
     servers: { type: 'string', default: SERVER_KINDS.join(',') },
     tiny: { type: 'boolean', default: false },
+    'no-prompt-cache': { type: 'boolean', default: false },
     ctx: { type: 'string' },
     'llama-server': { type: 'string', default: defaultLlamaServer },
     seed: { type: 'string', default: '1' },
@@ -73,7 +75,11 @@ const seed = Number(values.seed)
 const modelPath = values.tiny ? tinyModelPath : await resolveBenchModel({ model: values.model ?? null, modelShape: values['model-shape'], modelType: values['model-type'] })
 const ctxPerSeq = values.ctx ? positive('ctx', values.ctx) : values.tiny || modelPath === tinyModelPath ? 256 : 1024
 const { info: model, prompts } = inspectModel(modelPath)
-const settings: ServerSettings = { model: modelPath, threads, parallel: streams, ctxPerSeq, kvSize: ctxPerSeq * streams, batch: 512, ubatch: 512, promptCache: true }
+// with prompt caches, llama-server also keeps finished prompts' KV state in host memory (--cache-ram, 8 GiB by
+// default), which its RSS shows growing until that bound; --no-prompt-cache compares the two without it
+const settings: ServerSettings = {
+  model: modelPath, threads, parallel: streams, ctxPerSeq, kvSize: ctxPerSeq * streams, batch: 512, ubatch: 512, promptCache: !values['no-prompt-cache'],
+}
 
 // the mix, in tokens: a long answer takes most of the context, a long prompt a quarter of it
 const SHORT_TOKENS: [number, number] = [8, 32]
@@ -101,7 +107,8 @@ function planner(client: number): () => Planned {
     const abortAfterChunks = rand() < 0.15 ? int(1, Math.max(1, maxTokens - 1)) : null
     const common = { ...SAMPLING, max_tokens: maxTokens, seed: seed * 100_000 + client * 1000 + n++, ignore_eos: true }
     if (rand() < 0.5) {
-      const text = Array.from({ length: promptTokens }, () => WORDS[int(0, WORDS.length - 1)]).join(' ')
+      // these words are 1-5 tokens each (about 1.6 with the built-in model's vocabulary), and the template adds some
+      const text = Array.from({ length: Math.ceil(promptTokens / 2) }, () => WORDS[int(0, WORDS.length - 1)]).join(' ')
       return { path: '/v1/chat/completions', body: { ...common, messages: [{ role: 'user', content: text }] }, abortAfterChunks, what: 'chat' }
     }
     return { path: '/v1/completions', body: { ...common, prompt: prompts.next(promptTokens) }, abortAfterChunks, what: 'completions' }
@@ -235,14 +242,14 @@ const rows = Object.entries(results).map(([k, r]) => [
 ].map(String))
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
 const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
-console.log(`\nsoak: ${streams} streams x ${minutes} min per server, ${model.file}, ctx ${ctxPerSeq}, ${threads} threads, RSS every ${sampleMs / 1000} s (MB = MiB)`)
+console.log(`\nsoak: ${streams} streams x ${minutes} min per server, ${model.file}, ctx ${ctxPerSeq}, ${threads} threads, prompt cache ${settings.promptCache ? 'on' : 'off'}, RSS every ${sampleMs / 1000} s (MB = MiB)`)
 console.log(line(header))
 for (const r of rows) console.log(line(r))
 for (const [k, r] of Object.entries(results)) for (const [e, n] of Object.entries(r.errors)) console.log(`  ${k} error x${n}: ${e}`)
 console.log(`flat = mean RSS of the last third of the samples within ${FLAT_GROWTH * 100}% of the middle third's; MB/min = least-squares slope over the last two thirds`)
 
 mkdirSync(values.out, { recursive: true })
-const file = join(values.out, `${SCENARIO}.json`)
+const file = join(values.out, `${SCENARIO}${settings.promptCache ? '' : '-no-prompt-cache'}.json`)
 writeFileSync(file, JSON.stringify({
   scenario: SCENARIO, date: new Date().toISOString(), commit: gitCommit(), machine: machineInfo(), model,
   settings: { ...settings, model: model.file, streams, minutes, sampleSeconds: sampleMs / 1000, seed, longTokens: LONG_TOKENS, shortTokens: SHORT_TOKENS, longPrompt: LONG_PROMPT, flatGrowth: FLAT_GROWTH },

@@ -230,6 +230,8 @@ export const TARGETED: Targeted[] = [
         { type: 'grammar', grammar: 'root ::= "a"' },
         { type: 'regex', pattern: '.*' },
         { type: 123 }, {}, [], 'json_object', { type: '' }, { type: 'JSON_OBJECT' },
+        // an unknown field nested deep: /v1/responses echoes text.format back
+        { type: 'text', x: deepNest(10_000, 'object') },
       ])
       const body = e === 'chat' ? minimal(e, [['response_format', format]], rng.chance(0.3)) : minimal(e, [['text', { format }]], rng.chance(0.3))
       return { body, label: `format ${JSON.stringify(format).slice(0, 80)}` }
