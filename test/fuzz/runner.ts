@@ -169,7 +169,15 @@ export async function runFuzz(partial: Partial<FuzzOptions> = {}): Promise<FuzzR
           continue
         }
         window.push(c)
+        const before = previous
         const sent = await target.send(c)
+        // the server died while idle, after an answer that was already complete: the case before is the suspect
+        for (const x of target.takeOrphanExits()) {
+          const suspect = before ?? c
+          const f = judge(suspect, { outcome: sent.outcome, crash: x }, env)[0]!
+          record(suspect, { ...f, detail: `${f.detail} (while idle, after this case had been answered)` }, null)
+          stats[suspect.endpoint]!.failures++
+        }
         st.sent++
         const key = sent.outcome.status === null ? (c.abort ? 'walked-away' : 'none') : String(sent.outcome.status)
         st.statuses[key] = (st.statuses[key] ?? 0) + 1

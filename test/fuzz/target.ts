@@ -27,6 +27,10 @@ export class FuzzTarget {
   /** cases in flight when the server last exited, with how it exited */
   readonly #suspects = new Map<FuzzCase, { exit: ServerExit; log: string }>()
   #lastLog = ''
+  /** processes stopped on purpose: their exit is no crash */
+  readonly #stopping = new WeakSet<FuzzServer>()
+  /** exits with no case in flight (a crash after an answer was complete), not yet reported */
+  #orphanExits: { exit: ServerExit; log: string }[] = []
 
   constructor(args: string[], timeoutMs: number) {
     this.args = args
@@ -44,8 +48,11 @@ export class FuzzTarget {
     this.#starting ??= (async () => {
       if (this.#server) this.restarts++
       const s = await startFuzzServer(this.args)
+      const mark = s.outputBytes()
       void s.exited.then((exit) => {
-        for (const [c, mark] of this.#inflight) this.#suspects.set(c, { exit, log: s.outputSince(mark) })
+        if (this.#stopping.has(s)) return
+        for (const [c, at] of this.#inflight) this.#suspects.set(c, { exit, log: s.outputSince(at) })
+        if (this.#inflight.size === 0) this.#orphanExits.push({ exit, log: s.outputSince(mark) })
       })
       this.#server = s
       this.#starting = null
@@ -56,8 +63,16 @@ export class FuzzTarget {
 
   /** A fresh process, for replaying a case alone. */
   async restart(): Promise<void> {
-    await this.#server?.stop(5000)
+    if (this.#server) {
+      this.#stopping.add(this.#server)
+      await this.#server.stop(5000)
+    }
     await this.server()
+  }
+
+  /** Exits that happened while no case was in flight, since the last call. */
+  takeOrphanExits(): { exit: ServerExit; log: string }[] {
+    return this.#orphanExits.splice(0)
   }
 
   async send(c: FuzzCase): Promise<Sent> {
@@ -102,6 +117,7 @@ export class FuzzTarget {
     const s = this.#server
     this.#server = null
     if (!s || s.exit) return null
+    this.#stopping.add(s)
     const exit = await s.stop()
     this.#lastLog = s.logTail()
     return exit
