@@ -89,18 +89,17 @@ export function originAllowed(cors: string[], origin: string | undefined, host: 
 }
 
 /** The refusal for a request that fails the Host or Origin check, or null. */
-export function browserRefusal(hosts: HostGuard, cors: string[], headers: Record<string, string>): HearthError | null {
-  const host = headers.host
+export function browserRefusal(hosts: HostGuard, cors: string[], host: string | undefined, origin: string | undefined): HearthError | null {
   if (!hosts.allows(host)) {
     return new HearthError(
       'host_not_allowed',
       `the Host ${JSON.stringify(host ?? '')} is not one of this server's names; to serve it, add it with --allowed-hosts (HEARTH_ALLOWED_HOSTS)`,
     )
   }
-  if (!originAllowed(cors, headers.origin, host)) {
+  if (!originAllowed(cors, origin, host)) {
     return new HearthError(
       'origin_not_allowed',
-      `requests from the web page origin ${JSON.stringify(headers.origin)} are refused; to allow browsers on it, start hearth with --cors ${headers.origin} (HEARTH_CORS)`,
+      `requests from the web page origin ${JSON.stringify(origin)} are refused; to allow browsers on it, start hearth with --cors ${origin} (HEARTH_CORS)`,
     )
   }
   return null
