@@ -15,6 +15,7 @@ import { hostname } from 'node:os'
 import { HearthError } from '../lib/errors.js'
 
 const LOOPBACK_NAMES = ['localhost']
+const SEEN_MAX = 256
 
 /** The host part of a Host header or an --allowed-hosts entry: lower-case, no port, IPv6 in brackets. */
 export function hostOnly(value: string): string {
@@ -55,6 +56,7 @@ export class HostGuard {
   readonly #any: boolean
   readonly #fixed = new Set<string>()
   readonly #suffixes: string[] = []
+  readonly #seen = new Map<string, boolean>()
 
   constructor(bindHost: string, extra: string[]) {
     this.#any = extra.includes('*')
@@ -70,8 +72,16 @@ export class HostGuard {
   allows(hostHeader: string | undefined): boolean {
     if (this.#any) return true
     if (hostHeader === undefined) return false
-    const h = hostOnly(hostHeader)
-    return this.#fixed.has(h) || isAddress(h) || this.#suffixes.some((s) => h.endsWith(s) || h === s.slice(1))
+    let ok = this.#seen.get(hostHeader)
+    if (ok === undefined) {
+      const h = hostOnly(hostHeader)
+      ok = this.#fixed.has(h) || isAddress(h) || this.#suffixes.some((s) => h.endsWith(s) || h === s.slice(1))
+      // clients use a few Host values, each on every request: the answer is remembered (boundedly: the
+      // values are the client's to choose)
+      if (this.#seen.size >= SEEN_MAX) this.#seen.clear()
+      this.#seen.set(hostHeader, ok)
+    }
+    return ok
   }
 }
 
