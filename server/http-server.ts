@@ -81,8 +81,11 @@ export function createHttpServer(o: HttpServerOptions): Server {
   )
   // node keeps every raw header line (wireRefusal counts them); past this it leaves the rest out of req.headers
   server.maxHeadersCount = MAX_HEADERS + 1
-  // Expect other than 100-continue: the request goes through the router's refusal path (wireRefusal)
+  // Expect other than 100-continue: the request goes through the router's refusal path (wireRefusal).
+  // Expect: 100-continue: node would send 100 at once; readBody sends it when the body is wanted, so a request
+  // refused first (Host, key, size) is refused before its client sends the body
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res))
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res))
   server.on('connection', (socket: Socket) => {
     const conn: Connection = { replies: new Set(), last: null, refused: false }
     connections.set(socket, conn)

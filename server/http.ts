@@ -235,6 +235,8 @@ export function readBody(reply: Reply, limit: number): Promise<Buffer> {
       reject(tooLarge())
       return
     }
+    // node leaves the 100 to hearth (http-server.ts): now the body is wanted
+    if (req.httpVersionMinor === 1 && declared !== '0' && /^\s*100-continue\s*$/i.test(req.headers.expect ?? '')) reply.res.writeContinue()
     const parts: Buffer[] = []
     let size = 0
     let settled = false

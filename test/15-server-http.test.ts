@@ -113,6 +113,19 @@ t.test('what node:http and hearth refuse before routing (no model)', async (t) =
   t.match(await ok('\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n'), { status: 200 }, 'an empty line before a request is skipped')
   t.match(await ok('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n'), { status: 200, json: { body: 'hello world' } }, 'a chunked body')
 
+  // 100 Continue only when the body is wanted: a request refused first gets its refusal instead
+  const expect = await rawExchange(url, 'POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1001\r\n\r\n')
+  const [refusedFirst] = await expect.conn.untilClosed()
+  t.equal(refusedFirst?.status, 413, 'Expect: 100-continue with a body over the limit: 413, no 100 first')
+  const cont = new RawConnection(url)
+  cont.write('POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n')
+  const [hundred] = await cont.responses(1)
+  t.equal(hundred?.status, 100, 'a wanted body gets 100 Continue')
+  cont.write('hello')
+  const [, sent] = await cont.responses(2)
+  t.match(JSON.parse(sent?.body ?? 'null'), { body: 'hello' }, 'and is read')
+  cont.destroy()
+
   // a malformed request pipelined behind a valid one: the valid one is answered first, then the refusal
   const conn = new RawConnection(url)
   conn.write('GET /first HTTP/1.1\r\nHost: a\r\n\r\nFOO / HTTP/1.1\r\nHost: a\r\n\r\n')
