@@ -23,6 +23,8 @@ export interface HearthServer {
 
 // a keep-alive connection with no request is closed after this long
 const IDLE_TIMEOUT_MS = 10_000
+// on close(), connections still sending a finished reply are cut after this long
+const CLOSE_GRACE_MS = 1000
 const NO_HEADERS: HeaderList = []
 
 function corsHeaders(config: ServerConfig, info: RequestInfo): HeaderList {
@@ -110,7 +112,6 @@ function logLine(reply: Reply): string {
 
 export function startServer(config: ServerConfig, onProgress?: (p: number) => void): Promise<HearthServer> {
   const state = new ServerState(config)
-  const inflight = new Set<Reply>()
   const hosts = new HostGuard(config.host, config.allowedHosts)
   const router = new Router(routes)
 
@@ -120,7 +121,6 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
     let fn = finishers.get(label)
     if (!fn) {
       fn = (reply: Reply) => {
-        inflight.delete(reply)
         state.metrics.request(label, reply.status)
         if (config.logRequests) process.stdout.write(logLine(reply) + '\n')
       }
@@ -146,7 +146,6 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
       reply.error(refusal, true)
       return reply
     }
-    inflight.add(reply)
     const browser = browserRefusal(hosts, config.cors, info.host, info.headers.origin)
     if (browser) {
       reply.error(browser)
@@ -233,12 +232,14 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
       close() {
         closing ??= (async () => {
           state.draining = true
-          // stops accepting and closes idle keep-alive connections; busy ones close after their response
-          server.close()
+          // stops accepting and closes idle keep-alive connections; resolves when every connection has closed
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()))
           await ready.then((m) => m.dispose(), () => undefined)
           state.close()
-          // replies still open (slow readers of finished streams) get a moment to drain
-          for (let i = 0; i < 50 && inflight.size > 0; i++) await new Promise((r) => setTimeout(r, 20))
+          // connections still open (a slow reader of a finished stream, whose end node still holds) get a moment
+          let timer: NodeJS.Timeout | undefined
+          await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, CLOSE_GRACE_MS)))])
+          clearTimeout(timer)
           server.closeAllConnections()
         })()
         return closing
