@@ -31,6 +31,9 @@ export const errorCodes = {
   unsupported_schema: { status: 400, type: 'invalid_request_error', description: 'a valid JSON schema that cannot become a grammar as asked: past a size limit, or (strict) a keyword the grammar would not enforce' },
   invalid_json_schema: { status: 400, type: 'invalid_request_error', description: 'a JSON schema (response format or tool parameters) is not JSON, or not one llama.cpp can turn into a grammar' },
   fetch_not_allowed: { status: 400, type: 'invalid_request_error', description: 'a URL hearth would fetch (an MCP server) is refused by the outbound fetch policy: not http(s), or a loopback, private, link-local or reserved address, or a host outside --fetch-allow' },
+  mcp_not_enabled: { status: 400, type: 'invalid_request_error', description: 'an mcp tool came and remote MCP is off (start with --allow-mcp)' },
+  mcp_too_many_tools: { status: 400, type: 'invalid_request_error', description: 'an MCP server offers more tools than --mcp-max-tools after allowed_tools' },
+  mcp_approval_not_found: { status: 400, type: 'invalid_request_error', description: 'an mcp_approval_response names no approval request of this conversation' },
   fetch_failed: { status: 400, type: 'invalid_request_error', description: 'a URL hearth fetched failed: name resolution, connection, too many redirects, the time cap or the size cap' },
   chat_template_error: { status: 400, type: 'invalid_request_error', description: 'the chat template failed on these messages or options (it raised an error, or no parser or grammar can be built for them)' },
   // authentication (401)

@@ -43,6 +43,19 @@ Options (environment variable in brackets):
                        keeps them in memory only; default responses.sqlite
                        in the data folder (below)                             [HEARTH_RESPONSES_DB]
   --embeddings-queue N embedding inputs that may wait; default 8192           [HEARTH_EMBEDDINGS_QUEUE]
+  --allow-mcp          let /v1/responses call remote MCP servers (mcp tools) [HEARTH_ALLOW_MCP=1]
+  --fetch-allow HOSTS  what hearth may connect to for a request (MCP servers):
+                       hosts, .domains with subdomains, addresses, a.b.c.d/n
+                       ranges, * any public address; comma-separated; default
+                       public addresses only (loopback, private, link-local
+                       refused)                                               [HEARTH_FETCH_ALLOW]
+  --mcp-auto-approve   MCP calls run without an approval request (trusted
+                       servers only)                                          [HEARTH_MCP_AUTO_APPROVE=1]
+  --mcp-timeout SECS   limit for connecting, listing and each call; default 30 [HEARTH_MCP_TIMEOUT]
+  --max-tool-calls N   MCP calls in one response; default 8                   [HEARTH_MAX_TOOL_CALLS]
+  --mcp-max-tools N    tools of one MCP server given to the model; default 64 [HEARTH_MCP_MAX_TOOLS]
+  --mcp-max-result BYTES
+                       largest output of one MCP call; default 1048576        [HEARTH_MCP_MAX_RESULT]
   --quiet              no request log                                         [HEARTH_QUIET=1]
   -h, --help           this help
   -v, --version        hearth's version
@@ -94,6 +107,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'responses-db': { type: 'string' },
       'embeddings-queue': { type: 'string' },
       quiet: { type: 'boolean' },
+      'allow-mcp': { type: 'boolean' },
+      'fetch-allow': { type: 'string' },
+      'mcp-auto-approve': { type: 'boolean' },
+      'mcp-timeout': { type: 'string' },
+      'max-tool-calls': { type: 'string' },
+      'mcp-max-tools': { type: 'string' },
+      'mcp-max-result': { type: 'string' },
     },
   })
   const pick = (flag: string | undefined, name: string) => flag ?? env[name]
@@ -119,6 +139,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     }
   }
   const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [])
+  const dm = defaultConfig.mcp
+  const mcp: ServerConfig['mcp'] = {
+    enabled: values['allow-mcp'] === true || env.HEARTH_ALLOW_MCP === '1',
+    fetchAllow: list(pick(values['fetch-allow'], 'HEARTH_FETCH_ALLOW')),
+    autoApprove: values['mcp-auto-approve'] === true || env.HEARTH_MCP_AUTO_APPROVE === '1',
+    timeoutMs: secondsOption('mcp-timeout', pick(values['mcp-timeout'], 'HEARTH_MCP_TIMEOUT')) ?? dm.timeoutMs,
+    maxToolCalls: intOption('max-tool-calls', pick(values['max-tool-calls'], 'HEARTH_MAX_TOOL_CALLS'), 1) ?? dm.maxToolCalls,
+    maxTools: intOption('mcp-max-tools', pick(values['mcp-max-tools'], 'HEARTH_MCP_MAX_TOOLS'), 1) ?? dm.maxTools,
+    maxResultBytes: intOption('mcp-max-result', pick(values['mcp-max-result'], 'HEARTH_MCP_MAX_RESULT'), 1) ?? dm.maxResultBytes,
+    cacheMs: dm.cacheMs,
+  }
   return {
     ...defaultConfig,
     modelPath: pick(values.model, 'HEARTH_MODEL') ?? defaultModelPath,
@@ -135,6 +166,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     responseTtlMs: (intOption('responses-ttl', pick(values['responses-ttl'], 'HEARTH_RESPONSES_TTL'), 1) ?? defaultConfig.responseTtlMs / 1000) * 1000,
     responsesDb: pick(values['responses-db'], 'HEARTH_RESPONSES_DB') || null,
     logRequests: !(values.quiet || env.HEARTH_QUIET === '1'),
+    mcp,
   }
 }
 
