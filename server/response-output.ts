@@ -121,7 +121,7 @@ export class ResponseOutput {
   /** Closes every item: `completed`, or `incomplete` when generation was cut by the token limit. */
   finish(status: 'completed' | 'incomplete'): void {
     // a response always has a message, even an empty one, unless the model called tools
-    if (this.items.length === this.#turnStart) this.#ensure('message')
+    if (this.items.length === this.#turnStart && !this.#open) this.#ensure('message')
     this.#close(status)
   }
 

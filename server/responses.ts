@@ -136,6 +136,7 @@ export async function createResponse(state: ServerState, reply: Reply, raw: unkn
   if (mcpInput.responses.length && !mcp) throw new HearthError('mcp_not_enabled', 'input has mcp_approval_response items: remote MCP tools are off on this server (--allow-mcp)', 'input')
   const output = new ResponseOutput(emit, mcp ? mcp.kind : () => null)
   let result: GenerationResult | null = null
+  let outOfTokens = false
   const usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }
   try {
     if (mcp) {
@@ -163,7 +164,14 @@ export async function createResponse(state: ServerState, reply: Reply, raw: unkn
       const afterCall = turn > 0 || (mcp?.calls ?? 0) > 0 || mcpInput.responses.length > 0
       const choice = !afterCall ? forced : mcp && mcp.calls >= mcp.maxCalls ? 'none' : forced === 'none' ? 'none' : 'auto'
       const messages = body.instructions ? [{ role: 'system' as const, content: body.instructions }, ...conversation] : [...conversation]
-      const gen = await serveGeneration(state, reply, model, { ...request, messages, toolChoice: choice }, NAMES)
+      // max_output_tokens bounds the whole response, every turn together
+      const max = body.max_output_tokens
+      if (turn > 0 && typeof max === 'number' && usage.completionTokens >= max) {
+        outOfTokens = true
+        break
+      }
+      const sampling = turn > 0 && typeof max === 'number' ? { ...request.sampling, maxTokens: max - usage.completionTokens } : request.sampling
+      const gen = await serveGeneration(state, reply, model, { ...request, messages, toolChoice: choice, ...(sampling ? { sampling } : {}) }, NAMES)
       openStream()
       const pending: TokenInfo[] = []
       gen.listen((e) => {
@@ -213,7 +221,7 @@ export async function createResponse(state: ServerState, reply: Reply, raw: unkn
     return
   }
   const last = result!.choices[0]!
-  const status = last.finish === 'length' ? 'incomplete' : 'completed'
+  const status = last.finish === 'length' || outOfTokens ? 'incomplete' : 'completed'
   const response = responseObject(shape, status, output.items, { ...result!, usage: { ...result!.usage, ...usage } })
   if (body.store ?? true) state.responses.set(shape.id, { response, messages: conversation })
   if (!sse) {
