@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultModelPath } from '../lib/model.js'
+import { OutboundPolicy } from '../lib/outbound-fetch.js'
 import { packageRoot } from '../lib/native.js'
 import { startServer } from './app.js'
 import { defaultConfig, type ServerConfig } from './state.js'
@@ -150,6 +151,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxResultBytes: intOption('mcp-max-result', pick(values['mcp-max-result'], 'HEARTH_MCP_MAX_RESULT'), 1) ?? dm.maxResultBytes,
     cacheMs: dm.cacheMs,
   }
+  // a mistyped entry stops the start, naming it
+  if (mcp.fetchAllow.length) new OutboundPolicy({ allow: mcp.fetchAllow })
   return {
     ...defaultConfig,
     modelPath: pick(values.model, 'HEARTH_MODEL') ?? defaultModelPath,
