@@ -162,3 +162,38 @@ t.test('failures end cleanly: an unreachable server (424), a slow tool (the call
   t.equal(many.code, 'mcp_too_many_tools')
   t.equal(many.param, 'tools[0].allowed_tools')
 })
+
+t.test('max_tool_calls caps the calls of one response; the model then answers in text', async (t) => {
+  const before = mcp.calls.length
+  const request = (id: string, word: string) => ({ type: 'mcp_approval_request', id, server_label: 'test', name: 'echo', arguments: JSON.stringify({ word }) })
+  // max_tool_calls is not in the openai client's types
+  const raw = await post(`${baseURL}/responses`, {
+    ...base,
+    max_tool_calls: 1,
+    tools: [tool({ allowed_tools: ['echo'] })],
+    input: [
+      { role: 'user', content: 'Echo twice.' },
+      request('mcpr_a', 'alpha'),
+      request('mcpr_b', 'beta'),
+      { type: 'mcp_approval_response', approval_request_id: 'mcpr_a', approve: true },
+      { type: 'mcp_approval_response', approval_request_id: 'mcpr_b', approve: true },
+    ],
+  })
+  t.equal(raw.status, 200)
+  const r = raw.json as { output: Item[] }
+  const calls = (r.output as Item[]).filter((i) => i.type === 'mcp_call')
+  t.equal(calls.length, 2)
+  t.equal(calls[0]!.output, 'echo:alpha')
+  t.equal(calls[1]!.status, 'failed')
+  t.match(calls[1]!.error, /limit of 1 MCP calls/)
+  t.equal(mcp.calls.length, before + 1, 'only one call reached the server')
+  t.equal((r.output as Item[]).at(-1)!.type, 'message')
+})
+
+t.test('function and MCP tools mixed: a function call ends the response and goes to the client', async (t) => {
+  const before = mcp.calls.length
+  const fn = { type: 'function' as const, name: 'pick', strict: true, parameters: { type: 'object', properties: { n: { type: 'integer', enum: [1, 2] } }, required: ['n'], additionalProperties: false } }
+  const r = await client.responses.create({ ...base, tools: [fn, tool({ require_approval: 'never', allowed_tools: ['echo'] })], tool_choice: { type: 'function', name: 'pick' } })
+  t.same((r.output as Item[]).map((i) => i.type), ['mcp_list_tools', 'function_call'])
+  t.equal(mcp.calls.length, before, 'no MCP call ran')
+})
