@@ -2,6 +2,8 @@
 // with a templated test model whose first turn is forced to call the MCP tool (random weights never call tools
 // on their own): the list, the call, its output fed back, the final text; streamed and not; approvals; the old
 // SSE transport; the outbound policy; failures that end cleanly.
+import type { AddressInfo, Socket } from 'node:net'
+import { createServer as createNetServer } from 'node:net'
 import t, { type Test } from 'tap'
 import { ensureTestModel } from './models/make-test-models.js'
 import { startMcpTestServer } from './mcp-test-server.js'
@@ -151,6 +153,20 @@ t.test('failures end cleanly: an unreachable server (424), a slow tool (the call
   const raw = await post(`${baseURL}/responses`, { ...base, stream: true, tools: [tool({ server_url: 'http://127.0.0.1:1/mcp', require_approval: 'never' })] })
   const types = sseEvents(raw.text).map((e) => JSON.parse(e.data).type)
   t.same(types.slice(-4), ['response.mcp_list_tools.failed', 'response.output_item.done', 'error', 'response.failed'], 'streamed: the list fails, then the response')
+
+  // a server that accepts connections and never answers: the list fails at --mcp-timeout (2 s here), no hang
+  const held = new Set<Socket>()
+  const silent = createNetServer((s) => {
+    held.add(s)
+    s.on('close', () => held.delete(s)).on('error', () => undefined).resume()
+  })
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+  const mute = await failure(client.responses.create({ ...base, tools: [tool({ server_url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/mcp`, require_approval: 'never' })] }))
+  t.equal(mute.status, 424)
+  t.equal(mute.code, 'mcp_server_error')
+  t.match(mute.message, /2 s/)
+  await new Promise<void>((r) => silent.close(() => r()))
+  t.equal(held.size, 0, 'hearth closed its connection to the silent server')
 
   const slow = await client.responses.create({ ...base, tools: [tool({ require_approval: 'never', allowed_tools: ['slow'] })], tool_choice: force('slow') })
   const call = (slow.output as Item[])[1]!
