@@ -37,16 +37,21 @@ export class McpSession {
    * Lists every server's tools into mcp_list_tools items. A failure leaves its item with `error` and throws
    * (mcp_server_error, 424; fetch_not_allowed, 400).
    */
-  async list(specs: McpServerSpec[], output: ResponseOutput): Promise<void> {
+  async list(specs: McpServerSpec[], output: ResponseOutput, known: ReadonlySet<string>): Promise<void> {
     for (const spec of specs) {
+      // a list already in the conversation is not shown again (as at OpenAI); the tools are still fetched
+      if (known.has(spec.serverLabel)) {
+        const tools = allowedTools(spec, await this.#clients.listTools(spec, this.#signal), this.#config)
+        this.#add(spec, tools)
+        continue
+      }
       const item: Item = { id: newId('mcpl_'), type: 'mcp_list_tools', server_label: spec.serverLabel, tools: [] }
       const index = output.open(item)
       output.event('response.mcp_list_tools.in_progress', index)
       try {
         const tools = allowedTools(spec, await this.#clients.listTools(spec, this.#signal), this.#config)
         item.tools = tools.map((t) => ({ name: t.name, description: t.description ?? null, input_schema: t.inputSchema, annotations: t.annotations ?? null }))
-        this.#servers.set(spec.serverLabel, { spec, tools })
-        for (const tool of tools) this.#byTool.set(tool.name, { spec, tool })
+        this.#add(spec, tools)
       } catch (err) {
         item.error = err instanceof Error ? err.message : String(err)
         output.event('response.mcp_list_tools.failed', index)
@@ -56,6 +61,11 @@ export class McpSession {
       output.event('response.mcp_list_tools.completed', index)
       output.done(index)
     }
+  }
+
+  #add(spec: McpServerSpec, tools: McpToolInfo[]): void {
+    this.#servers.set(spec.serverLabel, { spec, tools })
+    for (const tool of tools) this.#byTool.set(tool.name, { spec, tool })
   }
 
   /** How a call of `name` is shown: null for a function tool. */
@@ -138,6 +148,21 @@ export function storedApprovalRequests(output: unknown): ApprovalRequest[] {
   return output
     .filter((i): i is Item => typeof i === 'object' && i !== null && (i as Item).type === 'mcp_approval_request')
     .map((i) => ({ id: String(i.id), serverLabel: String(i.server_label), name: String(i.name), arguments: String(i.arguments) }))
+}
+
+/**
+ * The servers whose tools the conversation already shows: an mcp_list_tools item (or a call or approval request,
+ * which follows one) in the previous response's output or in the input.
+ */
+const MCP_ITEMS = new Set(['mcp_list_tools', 'mcp_call', 'mcp_approval_request'])
+
+export function listedLabels(...sources: unknown[]): Set<string> {
+  const out = new Set<string>()
+  for (const items of sources) {
+    if (!Array.isArray(items)) continue
+    for (const i of items as Item[]) if (typeof i?.type === 'string' && MCP_ITEMS.has(i.type) && !(i.type === 'mcp_list_tools' && i.error) && typeof i.server_label === 'string') out.add(i.server_label)
+  }
+  return out
 }
 
 /** `tools` as the response echoes and stores it: header values (credentials) are not kept. */

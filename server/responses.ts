@@ -10,7 +10,7 @@ import type { GenerationResult } from '../lib/generation.js'
 import type { TokenInfo } from '../lib/sequence.js'
 import { outputFormat, responseInputMessages, responseTools, toolChoice } from './chat-messages.js'
 import type { Reply, SseWriter } from './http.js'
-import { echoedTools, McpSession, storedApprovalRequests } from './mcp-loop.js'
+import { echoedTools, listedLabels, McpSession, storedApprovalRequests } from './mcp-loop.js'
 import { mcpInputItems, mcpServers, modelTools } from './mcp-tools.js'
 import { newId } from './ids.js'
 import { chatLogprobContent } from './logprobs.js'
@@ -140,14 +140,14 @@ export async function createResponse(state: ServerState, reply: Reply, raw: unkn
   const usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }
   try {
     if (mcp) {
+      const prev = body.previous_response_id ? state.responses.get(body.previous_response_id) : null
       try {
-        await mcp.list(servers, output)
+        await mcp.list(servers, output, listedLabels(prev?.response.output, body.input))
       } catch (err) {
         if (!body.stream) throw err
         openStream()
         throw err
       }
-      const prev = body.previous_response_id ? state.responses.get(body.previous_response_id) : null
       await mcp.answerApprovals(mcpInput.responses, [...mcpInput.requests, ...storedApprovalRequests(prev?.response.output)], output, conversation)
       request.tools = modelTools(request.tools ?? [], mcp.servers)
       if (forcedMcp) {

@@ -125,6 +125,7 @@ t.test('approval: required by default, and with "always"; an mcp_approval_respon
       tools: [tool({ allowed_tools: ['echo'], ...extra })],
     })
     const out2 = second.output as Item[]
+    t.equal(out2[0]!.type, 'mcp_call', 'the list already in the conversation is not shown again')
     const call = out2.find((i) => i.type === 'mcp_call')!
     t.ok(call, 'the approved call ran')
     t.equal(call.approval_request_id, req.id)
@@ -133,6 +134,15 @@ t.test('approval: required by default, and with "always"; an mcp_approval_respon
     t.equal(out2.at(-1)!.type, 'message')
     t.equal(mcp.calls.length, before + 1)
   }
+  const stream = client.responses.stream({ ...base, tools: [tool({ allowed_tools: ['echo'] })], tool_choice: force('echo') })
+  const events: Item[] = []
+  for await (const e of stream) events.push(e as Item)
+  const final = await stream.finalResponse()
+  t.same(events.map((e) => e.sequence_number), events.map((_, i) => i), 'streamed: sequence numbers unbroken')
+  t.same((final.output as Item[]).map((i) => i.type), ['mcp_list_tools', 'mcp_approval_request'])
+  const added = events.filter((e) => e.type === 'response.output_item.added').map((e) => e.item.type)
+  t.same(added, ['mcp_list_tools', 'mcp_approval_request'], 'streamed: the approval request is an output item')
+  t.notOk(events.some((e) => e.type.startsWith('response.mcp_call')), 'no call events before approval')
   const bad = await failure(client.responses.create({ ...base, input: [{ type: 'mcp_approval_response', approval_request_id: 'mcpr_nope', approve: true }], tools: [tool({ allowed_tools: ['echo'] })] }))
   t.equal(bad.status, 400)
   t.equal(bad.code, 'mcp_approval_not_found')
