@@ -41,7 +41,7 @@ function responseRequest(state: ServerState, body: ResponseRequest): { request: 
   if (body.truncation && body.truncation !== 'disabled' && body.truncation !== 'auto') {
     throw invalidParam('truncation', 'truncation must be "auto" or "disabled"')
   }
-  const conversation = [...history, ...responseInputMessages(body.input as string | Record<string, unknown>[])]
+  const conversation = [...history, ...responseInputMessages(body.input as string | Record<string, unknown>[], (id) => state.responses.item(id))]
   const tools = responseTools(body.tools)
   const topLogprobs = body.top_logprobs ?? 0
   if (topLogprobs < 0 || topLogprobs > 20) throw invalidParam('top_logprobs', 'top_logprobs must be between 0 and 20')
