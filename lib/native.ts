@@ -45,6 +45,8 @@ export interface NativeModelFacts {
 export interface NativeModel {
   facts(): NativeModelFacts
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array
+  /** the same on the libuv pool: a request's text (tokenizers are superlinear on some inputs) */
+  tokenizeAsync(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<Int32Array>
   detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): string
   /** every token's bytes: token t is bytes[offsets[t] .. offsets[t + 1]) */
   tokenPieces(special: boolean): { bytes: Uint8Array; offsets: Uint32Array }

@@ -25,6 +25,8 @@ Options (environment variable in brackets):
   --gpu-layers N       layers offloaded in a GPU build; default all           [HEARTH_GPU_LAYERS]
   --max-queue N        requests that may wait for a slot; default 64         [HEARTH_MAX_QUEUE]
   --no-prompt-cache    do not reuse KV cells across requests                  [HEARTH_PROMPT_CACHE=0]
+  --chat-template-file FILE
+                       Jinja chat template to use instead of the model's      [HEARTH_CHAT_TEMPLATE_FILE]
   --api-key KEY        require "Authorization: Bearer KEY" on /v1 routes      [HEARTH_API_KEY]
   --cors ORIGINS       browser origins allowed to call, comma-separated, or *;
                        other origins are refused (403)                        [HEARTH_CORS]
@@ -80,6 +82,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'gpu-layers': { type: 'string' },
       'max-queue': { type: 'string' },
       'no-prompt-cache': { type: 'boolean' },
+      'chat-template-file': { type: 'string' },
       'api-key': { type: 'string' },
       cors: { type: 'string' },
       'allowed-hosts': { type: 'string' },
@@ -107,6 +110,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   set('maxQueue', intOption('max-queue', pick(values['max-queue'], 'HEARTH_MAX_QUEUE'), 0))
   set('maxEmbeddingQueue', intOption('embeddings-queue', pick(values['embeddings-queue'], 'HEARTH_EMBEDDINGS_QUEUE'), 1))
   if (values['no-prompt-cache'] || env.HEARTH_PROMPT_CACHE === '0') modelOptions.promptCache = false
+  const templateFile = pick(values['chat-template-file'], 'HEARTH_CHAT_TEMPLATE_FILE')
+  if (templateFile) {
+    try {
+      modelOptions.chatTemplate = readFileSync(templateFile, 'utf8')
+    } catch (err) {
+      throw new Error(`hearth: cannot read --chat-template-file ${templateFile}: ${(err as Error).message}`)
+    }
+  }
   const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [])
   return {
     ...defaultConfig,

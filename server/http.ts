@@ -3,6 +3,7 @@
 // backpressure. Rules kept here so handlers need not know them: onAborted is registered before any await,
 // every write after an await is corked, and nothing touches the response once the client is gone.
 import { HearthError, toHearthError } from '../lib/errors.js'
+import { checkJsonValueLimits } from '../lib/json-limits.js'
 import type { HttpRequest, HttpResponse } from './uws.js'
 
 /** What a handler may read of the request: copied synchronously, valid after any await. */
@@ -270,10 +271,17 @@ export function readBody(res: HttpResponse, reply: Reply, limit: number): Promis
   })
 }
 
+/** Nesting a request body may have: deeper values cannot be walked or echoed back safely (JSON.stringify overflows
+ * the stack at a few thousand levels), and no field of any endpoint needs more (schemas are bounded at 128). */
+export const MAX_BODY_DEPTH = 512
+
 export function parseJson(body: Buffer): unknown {
+  let value: unknown
   try {
-    return JSON.parse(body.toString('utf8'))
+    value = JSON.parse(body.toString('utf8'))
   } catch (err) {
     throw new HearthError('invalid_json', `the body is not valid JSON: ${(err as Error).message}`)
   }
+  checkJsonValueLimits(value, 'body', { maxDepth: MAX_BODY_DEPTH, maxBytes: Number.MAX_SAFE_INTEGER })
+  return value
 }

@@ -2,7 +2,10 @@
 // templates (random weights, made by `npm run test-models`): each family's own tool-call format is forced by its
 // grammar and parsed back into tool_calls, streamed and not; reasoning goes to reasoning_content, or stays inline.
 import { Ajv } from 'ajv'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 import { Model } from '../lib/index.js'
+import { packageRoot } from '../lib/native.js'
 import t from 'tap'
 import { ensureTestModel, type TestModelFile } from './models/make-test-models.js'
 import { post, sseEvents, startTestServer } from './server-helpers.js'
@@ -142,4 +145,19 @@ t.test('fill-in-the-middle: suffix on a model with FIM tokens; a clear 400 on on
   t.equal(refused.status, 400)
   t.match(refused.json.error, { code: 'unsupported_parameter', param: 'suffix', message: /FIM tokens/ })
   t.ok(baseURL)
+})
+
+t.test('--chat-template-file overrides the model\'s template', async (t) => {
+  const template = join(packageRoot, 'deps', 'llama.cpp', 'models', 'templates', 'Qwen-Qwen2.5-7B-Instruct.jinja')
+  const plain = await startTestServer(t, ['--ctx', '2048'])
+  const templated = await startTestServer(t, ['--ctx', '2048', '--chat-template-file', template])
+  const body = { messages: [{ role: 'user', content: 'Weather in Rome?' }], tools: [weather], tool_choice: 'required', parallel_tool_calls: false, temperature: 0, max_tokens: 200 }
+  const a = await post(`${plain.baseURL}/chat/completions`, body)
+  const b = await post(`${templated.baseURL}/chat/completions`, body)
+  t.not(a.json.usage.prompt_tokens, b.json.usage.prompt_tokens, 'a different prompt')
+  t.equal(b.json.choices[0].finish_reason, 'tool_calls', "the template's own tool-call format is forced and parsed")
+  t.ok(ajv.validate(weather.function.parameters, JSON.parse(b.json.choices[0].message.tool_calls[0].function.arguments)))
+  const missing = spawnSync(process.execPath, [join(packageRoot, 'bin', 'hearth.js'), 'serve', '--port', '0', '--chat-template-file', '/nonexistent.jinja'], { encoding: 'utf8' })
+  t.not(missing.status, 0)
+  t.match(missing.stderr, /cannot read --chat-template-file \/nonexistent\.jinja/)
 })
