@@ -89,6 +89,7 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
     prompt = await model.chatTokens(applied.prompt)
   }
   if (mustCall && !envelope) applied = { ...applied, grammar: callAtOnce(applied.grammar) }
+  if (!parallel && !envelope && applied.grammar) applied = { ...applied, grammar: oneCall(applied.grammar) }
   // the chat layer's grammar is built from checked schemas; it is measured again, as any grammar is
   if (applied.grammar) {
     try {
@@ -125,6 +126,16 @@ function outputFor(applied: NativeChatApplied, envelope: boolean): ChatOutput {
  */
 export function callAtOnce(grammar: string): string {
   return grammar.replace(/^(root ::= .*?) until-\d+\?( .*)$/m, '$1$2')
+}
+
+/**
+ * The grammar of a turn that may call at most one tool. llama.cpp's chat layer ignores parallel_tool_calls for
+ * templates that wrap each call in its own markers (Qwen's and Hermes' `<tool_call>…</tool_call>`): its rule
+ * `tool-calls ::= (tool-call space)+` lets a model write call after call, which hearth then drops, until
+ * max_tokens. One call, then the end of the turn, is what the client asked for.
+ */
+export function oneCall(grammar: string): string {
+  return grammar.replace(/^tool-calls ::= \(tool-call\?? space\)\+$/m, 'tool-calls ::= tool-call space')
 }
 
 function chatConstraint(a: NativeChatApplied, prefill: Int32Array | null) {

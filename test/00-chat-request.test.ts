@@ -1,6 +1,6 @@
 // Chat request logic without a model: which turns truncation drops.
 import t from 'tap'
-import { callAtOnce, dropOldestTurn } from '../lib/chat.js'
+import { callAtOnce, dropOldestTurn, oneCall } from '../lib/chat.js'
 import type { ChatMessage } from '../lib/chat-template.js'
 
 t.test('truncation drops the oldest turn, a tool call with its results, never system messages or the last turn', async (t) => {
@@ -26,4 +26,13 @@ t.test('a required call comes at once: the free text llama.cpp allows before the
   const thinking = 'root ::= reasoning? until-7? tool-calls'
   t.equal(callAtOnce(thinking), 'root ::= reasoning? tool-calls', 'thinking before the call stays')
   t.equal(callAtOnce('root ::= tool-calls'), 'root ::= tool-calls', 'another shape is left as it is')
+})
+
+t.test('parallel_tool_calls false: the per-call rule of Qwen-style templates allows one call, not a run of them', async (t) => {
+  const required = 'root ::= "<|im_start|>assistant\\n" space tool-calls\ntool-call ::= "<tool_call>\\n" space x space "</tool_call>"\ntool-calls ::= (tool-call space)+'
+  t.equal(oneCall(required), required.replace('tool-calls ::= (tool-call space)+', 'tool-calls ::= tool-call space'))
+  const auto = 'root ::= tool-call | tool-calls\ntool-calls ::= (tool-call? space)+'
+  t.equal(oneCall(auto), 'root ::= tool-call | tool-calls\ntool-calls ::= tool-call space')
+  const mistral = 'root ::= space tool-call\ntool-call ::= "[TOOL_CALLS]" space "[" space x space "]" space ""'
+  t.equal(oneCall(mistral), mistral, 'a grammar already limited to one call is left as it is')
 })

@@ -8,7 +8,7 @@ import { zodResponseFormat, zodTextFormat } from 'openai/helpers/zod'
 import t from 'tap'
 import { ensureTestModel } from './models/make-test-models.js'
 import { PLAIN_TURN_STOPS, recordingFetch, Verdict, WeatherArgs, weatherParameters } from './client-helpers.js'
-import { startTestServer } from './server-helpers.js'
+import { post, startTestServer } from './server-helpers.js'
 
 const QWEN = 'qwen2.5'
 const BUILTIN = 'austen-kjv-2.6m-f32'
@@ -19,7 +19,7 @@ t.test('openai-node on a templated model (qwen2.5)', async (t) => {
   const { client, baseURL } = server
 
   t.test('runTools: a forced call, the tool runs on valid arguments, its result goes back, a final answer follows', async (t) => {
-    // the first request names the tool; later ones are left as runTools sends them (tool_choice absent: auto)
+    // the first request names the tool; later ones are left as runTools sends them (tool_choice "auto")
     const rec = recordingFetch((body, i) => (i === 0 ? { ...body, tool_choice: { type: 'function', function: { name: 'get_weather' } } } : body))
     const forcing = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0, fetch: rec.fetch })
     const calls: unknown[] = []
@@ -51,7 +51,7 @@ t.test('openai-node on a templated model (qwen2.5)', async (t) => {
     t.ok(WeatherArgs.safeParse(calls[0]).success, `with arguments that satisfy its schema: ${JSON.stringify(calls[0])}`)
     t.equal(rec.sent.length, 2, 'two requests: the call, then the answer')
     const second = rec.sent[1]!.body as { messages: { role: string; content?: unknown; tool_call_id?: string; tool_calls?: { id: string }[] }[]; tool_choice?: unknown }
-    t.equal(second.tool_choice, undefined, 'the second request leaves the choice to the model')
+    t.equal(second.tool_choice, 'auto', 'the second request leaves the choice to the model')
     const [, assistant, toolMessage] = second.messages
     t.equal(assistant!.role, 'assistant')
     t.equal(toolMessage!.role, 'tool')
@@ -122,6 +122,29 @@ t.test('openai-node on a templated model (qwen2.5)', async (t) => {
     })
     t.equal(stateless.usage!.input_tokens, stored.usage!.input_tokens, 'the same prompt as the stored conversation')
     t.equal(stateless.output_text, stored.output_text, 'and the same answer')
+  })
+
+  t.test('parallel_tool_calls false holds one call even when the weights would write more (hot sampling)', async (t) => {
+    // llama.cpp's grammar for Qwen-style per-call markers allowed a run of calls whatever parallel_tool_calls said;
+    // at this temperature several of these seeds wrote two or three calls, all of which came back
+    for (const seed of [2, 4, 9, 12]) {
+      const r = await post(`${baseURL}/chat/completions`, {
+        model: QWEN,
+        messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+        tools: [{ type: 'function', function: { name: 'get_weather', parameters: weatherParameters } }],
+        tool_choice: 'required',
+        parallel_tool_calls: false,
+        seed,
+        temperature: 2,
+        top_p: 1,
+        top_k: 0,
+        min_p: 0,
+        max_tokens: 300,
+      })
+      t.equal(r.status, 200)
+      t.equal(r.json.choices[0].finish_reason, 'tool_calls', `seed ${seed}: the turn ends after its call`)
+      t.equal(r.json.choices[0].message.tool_calls.length, 1, `seed ${seed}: one call`)
+    }
   })
 
   t.test("responses.stream with a tool: the strict helper's finalResponse", async (t) => {
