@@ -4,7 +4,7 @@
 // recorded, so that a default field hearth refuses shows up here first.
 import { createOpenAI } from '@ai-sdk/openai'
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible'
-import { generateObject, generateText, stepCountIs, streamText, tool } from 'ai'
+import { generateObject, generateText, stepCountIs, streamObject, streamText, tool } from 'ai'
 import t from 'tap'
 import { ensureTestModel } from './models/make-test-models.js'
 import { recordingFetch, Verdict, WeatherArgs } from './client-helpers.js'
@@ -34,6 +34,21 @@ t.test('AI SDK 6 on a templated model (qwen2.5)', async (t) => {
     const body = rec.sent[0]!.body as { response_format?: { type: string; json_schema?: { schema?: unknown } } }
     t.match(rec.sent[0]!.url, /\/chat\/completions$/)
     t.equal(body.response_format?.type, 'json_schema', 'the schema goes as a json_schema response_format')
+  })
+
+  t.test('streamObject through both providers: partial objects, then one of the schema', async (t) => {
+    const compatible = createOpenAICompatible({ name: 'hearth', baseURL, supportsStructuredOutputs: true })
+    const openai = createOpenAI({ baseURL, apiKey: 'unused' })
+    for (const [name, model] of [['openai-compatible', compatible(QWEN)], ['openai (Responses)', openai(QWEN)]] as const) {
+      const errors: unknown[] = []
+      const result = streamObject({ model, schema: Verdict, prompt: 'Is Rome warm?', temperature: 0, maxOutputTokens: 80, maxRetries: 0, onError: ({ error }) => void errors.push(error) })
+      let partials = 0
+      for await (const partial of result.partialObjectStream) if (partial) partials++
+      const object = await result.object
+      t.same(errors, [], `${name}: no error`)
+      t.ok(partials > 1, `${name}: the object grew in ${partials} steps`)
+      t.ok(Verdict.safeParse(object).success, `${name}: ${JSON.stringify(object)}`)
+    }
   })
 
   t.test('generateObject through @ai-sdk/openai: the Responses API (text.format) and the chat model', async (t) => {
@@ -104,5 +119,45 @@ t.test('AI SDK 6 on a templated model (qwen2.5)', async (t) => {
     t.ok(result.text.length > 0, `a final text: ${JSON.stringify(result.text)}`)
     const second = rec.sent[1]!.body as { input: { type?: string }[] }
     t.ok(second.input.some((i) => i.type === 'function_call_output'), 'the result goes back as function_call_output')
+  })
+
+  t.test('streamText through @ai-sdk/openai (Responses events) with a forced tool', async (t) => {
+    const openai = createOpenAI({ baseURL, apiKey: 'unused' })
+    const calls: { city: string }[] = []
+    const result = streamText({
+      model: openai(QWEN),
+      prompt: 'What is the weather in Paris?',
+      tools: { get_weather: weatherTool(calls) },
+      toolChoice: { type: 'tool', toolName: 'get_weather' },
+      providerOptions: { openai: { parallelToolCalls: false } },
+      temperature: 0,
+      maxOutputTokens: 120,
+      maxRetries: 0,
+    })
+    const types = new Set<string>()
+    for await (const part of result.fullStream) {
+      types.add(part.type)
+      if (part.type === 'error') t.fail(String(part.error))
+    }
+    t.ok(types.has('tool-input-delta') && types.has('tool-call') && types.has('tool-result'), [...types].join(' '))
+    t.equal(calls.length, 1)
+    t.ok(WeatherArgs.safeParse(calls[0]).success, JSON.stringify(calls[0]))
+    t.equal(await result.finishReason, 'tool-calls')
+  })
+
+  t.test("@ai-sdk/openai's next turn refers to the stored assistant message (item_reference), or sends it whole with store false", async (t) => {
+    for (const store of [true, false]) {
+      const rec = recordingFetch()
+      const openai = createOpenAI({ baseURL, apiKey: 'unused', fetch: rec.fetch })
+      const options = { model: openai(QWEN), temperature: 0, maxOutputTokens: 8, maxRetries: 0, providerOptions: { openai: { store } } }
+      const first = await generateText({ ...options, prompt: 'Tell me about Paris.' })
+      const again = await generateText({ ...options, messages: [{ role: 'user', content: 'Tell me about Paris.' }, ...first.response.messages, { role: 'user', content: 'And Rome?' }] })
+      const input = rec.sent[1]!.body.input as { type?: string; role?: string; id?: string }[]
+      const assistant = input[1]!
+      if (store) t.same(assistant, { type: 'item_reference', id: (first.response.body as { output: { id: string }[] }).output[0]!.id }, 'a reference to the stored item')
+      else t.equal(assistant.role, 'assistant', 'the message itself')
+      t.ok(again.text.length > 0, `store ${store}: answered (${JSON.stringify(again.text)})`)
+      t.ok(again.usage.inputTokens! > first.usage.inputTokens! + first.usage.outputTokens!, 'with the earlier answer in the prompt')
+    }
   })
 })
