@@ -2,6 +2,7 @@
 // tools, tool_choice, a JSON schema and reasoning options; its grammar, triggers, preserved tokens and extra stops;
 // its parser for the output). Templates that know no tools get hearth's own envelope (tool-envelope.ts) instead.
 // Every schema and every JSON value from the caller is bounded here, before anything native sees it.
+import { createHash } from 'node:crypto'
 import { toNativeMessages, type ChatMessage, type Tool } from './chat-template.js'
 import { ParsedOutput, type ChatOutput } from './chat-output.js'
 import { HearthError, invalidParam } from './errors.js'
@@ -10,7 +11,7 @@ import { checkGrammarLimits } from './grammar-limits.js'
 import { checkJsonTextLimits } from './json-limits.js'
 import { checkSchema } from './json-schema-check.js'
 import type { Model } from './model.js'
-import type { NativeChatApplied, NativeChatInput } from './native.js'
+import type { NativeChatApplied, NativeChatInput, NativeChatMessage } from './native.js'
 import { samplingParams, type SamplingInput } from './params.js'
 import { EnvelopeOutput, envelopeConversation, envelopeSchema } from './tool-envelope.js'
 
@@ -76,8 +77,18 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
     enableThinking: effort !== 'none' && effort !== 'minimal',
     ...(effort && effort !== 'none' && effort !== 'minimal' ? { chatTemplateKwargs: { reasoning_effort: JSON.stringify(effort) } } : {}),
   }
-  const render = (messages: ChatMessage[]) =>
-    templates.apply({ ...input, messages: toNativeMessages(envelope ? envelopeConversation(messages, tools, mustCall) : messages) })
+  const render = async (messages: ChatMessage[]) => {
+    const native = toNativeMessages(envelope ? envelopeConversation(messages, tools, mustCall) : messages)
+    try {
+      return await templates.apply({ ...input, messages: native })
+    } catch (err) {
+      // Mistral's templates raise on any tool call id but nine letters and digits, such as OpenAI's (and hearth's)
+      // call_…: a template that refuses the ids gets ids it takes, the same for a call and its result
+      const short = shortCallIds(native)
+      if ((err as { code?: string }).code !== 'chat_template_error' || !short) throw err
+      return await templates.apply({ ...input, messages: short }).catch(() => Promise.reject(err))
+    }
+  }
   let messages = request.messages
   let applied = await render(messages)
   let prompt = await model.chatTokens(applied.prompt)
@@ -126,6 +137,28 @@ function outputFor(applied: NativeChatApplied, envelope: boolean): ChatOutput {
  */
 export function callAtOnce(grammar: string): string {
   return grammar.replace(/^(root ::= .*?) until-\d+\?( .*)$/m, '$1$2')
+}
+
+/**
+ * The messages with every tool call id that is not nine letters and digits replaced by nine hex digits of its
+ * hash (the same id, the same replacement: a call and its result still match, and the prompt of a conversation
+ * does not change from turn to turn), or null when no id needs it.
+ */
+export function shortCallIds(messages: NativeChatMessage[]): NativeChatMessage[] | null {
+  const nine = /^[A-Za-z0-9]{9}$/
+  const short = (id: string) => (nine.test(id) ? id : createHash('sha256').update(id).digest('hex').slice(0, 9))
+  let changed = false
+  const out = messages.map((m) => {
+    const ids = [...(m.toolCalls ?? []).map((c) => c.id ?? ''), ...(m.toolCallId === undefined ? [] : [m.toolCallId])]
+    if (ids.every((id) => nine.test(id))) return m
+    changed = true
+    return {
+      ...m,
+      ...(m.toolCalls ? { toolCalls: m.toolCalls.map((c) => ({ ...c, id: short(c.id ?? '') })) } : {}),
+      ...(m.toolCallId === undefined ? {} : { toolCallId: short(m.toolCallId) }),
+    }
+  })
+  return changed ? out : null
 }
 
 /**

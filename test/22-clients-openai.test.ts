@@ -161,6 +161,29 @@ t.test('openai-node on a templated model (qwen2.5)', async (t) => {
   })
 })
 
+t.test("runTools on Mistral, whose template takes only nine-character call ids: hearth's call_… ids go back", async (t) => {
+  const { baseURL } = await startTestServer(t, ['--model', await ensureTestModel('mistral.gguf'), '--ctx', '2048'])
+  const rec = recordingFetch((body, i) => (i === 0 ? { ...body, tool_choice: { type: 'function', function: { name: 'get_weather' } } } : body))
+  const forcing = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0, fetch: rec.fetch })
+  const calls: { city: string }[] = []
+  const runner = forcing.chat.completions.runTools({
+    model: 'mistral',
+    messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+    tools: [{ type: 'function', function: { name: 'get_weather', description: 'The weather in a city', parameters: weatherParameters, parse: (text: string) => WeatherArgs.parse(JSON.parse(text)), function: (args: { city: string }) => (calls.push(args), 'rainy') } }],
+    parallel_tool_calls: false,
+    temperature: 0,
+    max_tokens: 200,
+    // this model's random weights soon repeat "lw", which its forced call cannot contain
+    stop: ['lw'],
+  })
+  const final = await runner.finalChatCompletion()
+  t.equal(calls.length, 1, 'the tool ran')
+  const sentId = (rec.sent[1]!.body.messages as { tool_calls?: { id: string }[] }[])[1]!.tool_calls![0]!.id
+  t.notMatch(sentId, /^[A-Za-z0-9]{9}$/, `the id sent back is one the template alone would refuse: ${sentId}`)
+  t.same(runner.messages.map((m) => m.role), ['user', 'assistant', 'tool', 'assistant'])
+  t.ok(final.choices[0]!.message.content, 'a final answer')
+})
+
 t.test('openai-node on the built-in model (no template): parse through the plain json_schema grammar', async (t) => {
   const { client } = await startTestServer(t)
   const parsed = await client.chat.completions.parse({ model: BUILTIN, messages: [{ role: 'user', content: 'Is it a truth?' }], response_format: zodResponseFormat(Verdict, 'verdict'), temperature: 0, max_tokens: 60 })
