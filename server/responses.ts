@@ -20,6 +20,8 @@ import type { ServerState } from './state.js'
 import { errorObject } from './stream-tail.js'
 
 const validate = validator(ResponseRequest, IGNORED.responses)
+/** OpenAI's summary levels; hearth gives the whole reasoning for any of them */
+const SUMMARIES = new Set(['auto', 'concise', 'detailed'])
 
 const NAMES: ParamNames = [
   ['prompt', 'input'],
@@ -37,6 +39,10 @@ function responseRequest(state: ServerState, body: ResponseRequest): { request: 
       throw new HearthError('previous_response_not_found', `Previous response with id '${body.previous_response_id}' not found.`, 'previous_response_id')
     }
     history = prev.messages
+  }
+  const summary = body.reasoning?.summary
+  if (summary !== undefined && summary !== null && !SUMMARIES.has(summary)) {
+    throw invalidParam('reasoning.summary', `reasoning.summary must be one of ${[...SUMMARIES].join(', ')}`)
   }
   if (body.truncation && body.truncation !== 'disabled' && body.truncation !== 'auto') {
     throw invalidParam('truncation', 'truncation must be "auto" or "disabled"')
@@ -81,7 +87,7 @@ function responseObject(s: Shape, status: string, output: Item[], r: GenerationR
     output,
     parallel_tool_calls: b.parallel_tool_calls ?? true,
     previous_response_id: b.previous_response_id ?? null,
-    reasoning: { effort: b.reasoning?.effort ?? null, summary: null },
+    reasoning: { effort: b.reasoning?.effort ?? null, summary: b.reasoning?.summary ?? null },
     service_tier: 'default',
     store: b.store ?? true,
     temperature: b.temperature ?? defaultSampling.temperature,
@@ -115,7 +121,7 @@ export async function createResponse(state: ServerState, reply: Reply, raw: unkn
   const sse = body.stream ? reply.sse() : null
   let seq = 0
   const emit = sse ? (type: string, data: Item) => sse.send({ type, sequence_number: seq++, ...data }, type) : () => undefined
-  const output = new ResponseOutput(emit)
+  const output = new ResponseOutput(emit, { summary: Boolean(body.reasoning?.summary) })
   const pending: TokenInfo[] = []
   // the first token comes in a later step, so these still open the stream
   const started = responseObject(shape, 'in_progress', [], null)
