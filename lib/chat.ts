@@ -10,6 +10,7 @@ import type { PreparedRequest } from './generation.js'
 import { checkGrammarLimits } from './grammar-limits.js'
 import { checkJsonTextLimits } from './json-limits.js'
 import { checkSchema } from './json-schema-check.js'
+import { portablePatterns } from './json-schema-portable.js'
 import type { Model } from './model.js'
 import type { NativeChatApplied, NativeChatInput, NativeChatMessage } from './native.js'
 import { samplingParams, type SamplingInput } from './params.js'
@@ -49,9 +50,10 @@ const ANY_OBJECT = '{"type": "object"}'
 
 export async function prepareChat(model: Model, request: ChatRequest): Promise<PreparedRequest> {
   const params = samplingParams(request.sampling)
-  const format = request.format ?? { type: 'text' }
+  const asked = request.format ?? { type: 'text' }
+  const format: OutputFormat = asked.type === 'json-schema' ? { ...asked, schema: portablePatterns(asked.schema) } : asked
   const choice = request.toolChoice ?? 'auto'
-  let tools = choice === 'none' ? [] : (request.tools ?? [])
+  let tools = (choice === 'none' ? [] : (request.tools ?? [])).map((t) => (t.parameters ? { ...t, parameters: portablePatterns(t.parameters) } : t))
   if (typeof choice === 'object') tools = tools.filter((t) => t.name === choice.name)
   checkInputs(request, tools, format)
   const mustCall = tools.length > 0 && choice !== 'auto'

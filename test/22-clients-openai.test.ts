@@ -6,6 +6,7 @@
 import OpenAI from 'openai'
 import { zodResponseFormat, zodTextFormat } from 'openai/helpers/zod'
 import t from 'tap'
+import { z } from 'zod'
 import { ensureTestModel } from './models/make-test-models.js'
 import { PLAIN_TURN_STOPS, recordingFetch, Verdict, WeatherArgs, weatherParameters } from './client-helpers.js'
 import { post, startTestServer } from './server-helpers.js'
@@ -190,4 +191,8 @@ t.test('openai-node on the built-in model (no template): parse through the plain
   t.ok(Verdict.safeParse(parsed.choices[0]!.message.parsed).success, JSON.stringify(parsed.choices[0]!.message.parsed))
   const resp = await client.responses.parse({ model: BUILTIN, input: 'Is it a truth?', text: { format: zodTextFormat(Verdict, 'verdict') }, temperature: 0, max_output_tokens: 60 })
   t.ok(Verdict.safeParse(resp.output_parsed).success, JSON.stringify(resp.output_parsed))
+  // zod writes regexes and its ISO times with \d, which hearth passes on as [0-9]
+  const Slot = z.object({ phone: z.string().regex(/^\d{3}-\d{4}$/), at: z.iso.time({ precision: 0 }) })
+  const slot = await client.chat.completions.parse({ model: BUILTIN, messages: [{ role: 'user', content: 'When?' }], response_format: zodResponseFormat(Slot, 'slot'), temperature: 0, max_tokens: 80 })
+  t.ok(Slot.safeParse(slot.choices[0]!.message.parsed).success, `\d patterns held: ${JSON.stringify(slot.choices[0]!.message.parsed)}`)
 })
