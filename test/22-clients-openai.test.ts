@@ -194,5 +194,5 @@ t.test('openai-node on the built-in model (no template): parse through the plain
   // zod writes regexes and its ISO times with \d, which hearth passes on as [0-9]
   const Slot = z.object({ phone: z.string().regex(/^\d{3}-\d{4}$/), at: z.iso.time({ precision: 0 }) })
   const slot = await client.chat.completions.parse({ model: BUILTIN, messages: [{ role: 'user', content: 'When?' }], response_format: zodResponseFormat(Slot, 'slot'), temperature: 0, max_tokens: 80 })
-  t.ok(Slot.safeParse(slot.choices[0]!.message.parsed).success, `\d patterns held: ${JSON.stringify(slot.choices[0]!.message.parsed)}`)
+  t.ok(Slot.safeParse(slot.choices[0]!.message.parsed).success, `digit patterns held: ${JSON.stringify(slot.choices[0]!.message.parsed)}`)
 })
