@@ -85,6 +85,8 @@ export interface TextRequest {
 
 /** Most choices one request may ask for per prompt. */
 export const MAX_CHOICES = 16
+// inputs one native embed call (one llama_decode, one chunk of the embedding queue) takes at most
+const EMBED_INPUTS_PER_CALL = 16
 
 export interface EmbeddingResult {
   vectors: Float32Array[]
@@ -414,6 +416,7 @@ export class Model {
     this.#embedder ??= native
       .createEmbedder(this.#native, {
         nCtx: this.embeddingContextSize,
+        nSeqMax: EMBED_INPUTS_PER_CALL,
         threads: this.#options.threads ?? availableParallelism(),
       })
       .then((e) => (this.#embedQueue = new EmbeddingQueue(e, { nVocab: this.facts.nVocab, maxQueue: this.#options.maxEmbeddingQueue })))

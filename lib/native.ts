@@ -57,15 +57,16 @@ export interface NativeModel {
   dispose(): void
 }
 
+/** Every field is required: hearth's defaults live in lib/model.ts, never in the addon. */
 export interface NativeContextOptions {
-  nCtx?: number
-  nSeqMax?: number
-  nBatch?: number
-  nUbatch?: number
-  threads?: number
-  threadsBatch?: number
-  kvUnified?: boolean
-  flashAttention?: 'auto' | 'on' | 'off'
+  nCtx: number
+  nSeqMax: number
+  nBatch: number
+  nUbatch: number
+  threads: number
+  threadsBatch: number
+  kvUnified: boolean
+  flashAttention: 'auto' | 'on' | 'off'
 }
 
 export interface NativeContextFacts {
@@ -160,10 +161,11 @@ export interface NativeContext {
   dispose(): void
 }
 
+/** nCtx, nSeqMax and threads are required: their defaults live in lib/model.ts. */
 export interface NativeEmbedderOptions {
-  nCtx?: number
-  nSeqMax?: number
-  threads?: number
+  nCtx: number
+  nSeqMax: number
+  threads: number
   pooling?: 'mean' | 'cls' | 'last'
 }
 

@@ -27,9 +27,15 @@ function modelObject(state: ServerState, m: Model) {
   return { id: m.id, object: 'model', created: state.startedAt, owned_by: 'hearth' }
 }
 
+// the list of a loaded model never changes: its JSON is made once
+const listBodies = new WeakMap<Model, string>()
+
 export function listModels(state: ServerState, reply: Reply): void {
-  if (state.model) {
-    reply.json(200, { object: 'list', data: [modelObject(state, state.model)] })
+  const m = state.model
+  if (m) {
+    let body = listBodies.get(m)
+    if (body === undefined) listBodies.set(m, (body = JSON.stringify({ object: 'list', data: [modelObject(state, m)] })))
+    reply.send(200, body, 'application/json')
     return
   }
   // while it loads, the model is listed with its progress (hearth's own fields, which OpenAI clients ignore)

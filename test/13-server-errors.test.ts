@@ -125,8 +125,8 @@ t.test('what the fuzzer found: too long to tokenize, nested too deep, grammars t
   t.equal(embed.status, 400, 'an embedding input too long to fit is refused before it is tokenized')
   const deep = `{"model":"${MODEL}","input":[{"role":"user","content":[{"type":${'['.repeat(10_000)}1${']'.repeat(10_000)}}]}]}`
   const nested = await post(`${baseURL}/responses`, deep)
-  isErrorShape(t, nested.json, 400, 'invalid_parameter')
-  t.match(nested.json.error.message, /nested deeper than 512/)
+  isErrorShape(t, nested.json, 400, 'invalid_parameter', 'input')
+  t.match(nested.json.error.message, /^input\[0\]\.content\[0\]\.type(\[0\])+\.\.\. is nested deeper than 512 levels$/)
   for (const grammar of ['root ::= ""', 'root ::= "yes" | "no"']) {
     const r = await post(`${baseURL}/completions`, { model: MODEL, prompt: 'hi', grammar, ignore_eos: true, max_tokens: 8 })
     t.equal(r.status, 200, `${grammar} with ignore_eos ends normally`)

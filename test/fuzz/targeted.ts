@@ -141,16 +141,19 @@ export const TARGETED: Targeted[] = [
     endpoints: GEN,
     make: (rng, _ctx, e) => {
       const m = rng.pick<FuzzValue>([1e9, 2 ** 31, 2 ** 53, 1e308, -1, new Raw('1e999', "'1e999'"), 257, 1.5])
-      return { body: minimal(e, [[maxTokensField(e), m]], rng.chance(0.5)), label: `${maxTokensField(e)} ${m instanceof Raw ? m.text : m}`, expect: [400] }
+      // a whole count past the context is served, ending with length, as OpenAI's max_tokens is an upper bound
+      const whole = typeof m === 'number' && Number.isSafeInteger(m) && m > 0
+      return { body: minimal(e, [[maxTokensField(e), m]], rng.chance(0.5)), label: `${maxTokensField(e)} ${m instanceof Raw ? m.text : m}`, expect: whole ? [200] : [400] }
     },
   },
   {
     name: 'fills-context',
     endpoints: ['completions'],
     make: (rng, ctx, e) => {
-      const over = rng.pick([0, 1])
+      // past the context, max_tokens ends the answer early (length); only a prompt that fills it all is refused
+      const over = rng.pick([0, 1, 16])
       const prompt = Array.from({ length: ctx.nCtx - 16 + over }, (_, i) => 3 + (i % (ctx.nVocab - 3)))
-      return { body: minimal(e, [['prompt', prompt], ['max_tokens', 16], ['ignore_eos', true]], rng.chance(0.5)), label: `prompt + max_tokens = ctx${over ? ' + 1' : ''}`, expect: [over ? 400 : 200] }
+      return { body: minimal(e, [['prompt', prompt], ['max_tokens', 16], ['ignore_eos', true]], rng.chance(0.5)), label: `prompt + max_tokens = ctx + ${over}`, expect: [over === 16 ? 400 : 200] }
     },
   },
   {
