@@ -102,7 +102,7 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
     prompt = await model.chatTokens(applied.prompt)
   }
   if (mustCall && !envelope) applied = { ...applied, grammar: callAtOnce(applied.grammar) }
-  if (!parallel && !envelope && applied.grammar) applied = { ...applied, grammar: oneCall(applied.grammar) }
+  if (!parallel && !envelope && tools.length && applied.grammar) applied = { ...applied, grammar: oneCall(applied.grammar) }
   // the chat layer's grammar is built from checked schemas; it is measured again, as any grammar is
   if (applied.grammar) {
     try {
