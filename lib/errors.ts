@@ -45,6 +45,7 @@ export const errorCodes = {
   model_not_found: { status: 404, type: 'invalid_request_error', description: 'the model is not loaded here, or the model file does not exist' },
   previous_response_not_found: { status: 404, type: 'invalid_request_error', description: 'previous_response_id names no stored response' },
   response_not_found: { status: 404, type: 'invalid_request_error', description: 'no stored response has this id' },
+  item_not_found: { status: 404, type: 'invalid_request_error', description: 'an item_reference names no output item of a stored response' },
   not_found: { status: 404, type: 'not_found_error', description: 'no such route' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', description: 'the route exists for another method' },
   request_timeout: { status: 408, type: 'invalid_request_error', description: 'the request head and body did not arrive within --body-timeout' },

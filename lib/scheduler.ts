@@ -1,12 +1,15 @@
 // Continuous batching over one context: admission (first come, first served, with KV reservations), the prompt
 // cache (a new request reuses the longest prefix any slot holds), and the pipelined step loop. The parts it is
-// built from can be read and tested alone: `kv-cells.ts` (cell accounting), `batch.ts` (what one step decodes),
-// `sequence.ts` (a request's output as text). A sequence leaves the batch in exactly one place, `#leave()`.
+// built from can be read and tested alone: `kv-cells.ts` (cell accounting), `prefix-plan.ts` (the prompt cache's
+// decisions), `batch.ts` (what one step decodes), `running.ts` and `sequence.ts` (a request in the batch, and its
+// output as text). A sequence leaves the batch in exactly one place, `#leave()`.
 import { buildBatch, type Batch, type BatchMember } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
-import { commonPrefix, KvCells } from './kv-cells.js'
+import { KvCells } from './kv-cells.js'
 import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
+import { adoptPrefix, cellsNeeded, pickSlot, planReuse, type Reuse } from './prefix-plan.js'
+import { Running } from './running.js'
 import { Sequence, type FinishReason, type TokenInfo } from './sequence.js'
 import type { PieceSource, TokenPieces } from './token-text.js'
 
@@ -58,52 +61,6 @@ export type StepContext = Pick<NativeContext, 'step' | 'setSampler' | 'seqRemove
 const GATHER_QUIET_MS = 1
 const GATHER_MAX_MS = 10
 
-/** A shared prefix shorter than this is recomputed rather than waited for. */
-const MIN_SHARED_WAIT = 16
-
-/** A sequence between admission and leaving the batch. */
-class Running implements BatchMember {
-  readonly seq: Sequence
-  readonly slot: number
-  readonly #kv: KvCells
-  /** tokens it may generate: max tokens, or the room left in its context */
-  readonly budget: number
-  readonly admittedAt = performance.now()
-  readonly queuedMs: number
-  pending = -1
-  /** out of the batch; a token of it in the step in flight is discarded when that settles */
-  left = false
-  firstTokenAt = 0
-  cachedTokens = 0
-  /** an earlier sequence still prefilling the prefix this one shares: wait for its cells instead of computing them */
-  waitFor: Running | null = null
-  waitUpTo = 0
-
-  constructor(seq: Sequence, slot: number, kv: KvCells, budget: number, queuedAt: number) {
-    this.seq = seq
-    this.slot = slot
-    this.#kv = kv
-    this.budget = budget
-    this.queuedMs = this.admittedAt - queuedAt
-  }
-
-  get prompt(): Int32Array {
-    return this.seq.prompt
-  }
-
-  get booked(): number {
-    return this.#kv.length(this.slot)
-  }
-
-  get prefilling(): boolean {
-    return this.pending < 0 && this.seq.tokens.length === 0
-  }
-
-  get waiting(): boolean {
-    return this.waitFor !== null
-  }
-}
-
 interface Queued {
   seq: Sequence
   budget: number
@@ -123,14 +80,6 @@ interface Sampled {
 interface StepOutcome {
   batch: Batch<Running>
   result: NativeStepResult | HearthError
-}
-
-/** How much of a prompt can come from cells: a slot's cells now, or a running prefill's once it is done. */
-interface Reuse {
-  length: number
-  /** the slot the cells come from, or -1 */
-  fromSlot: number
-  waitFor: Running | null
 }
 
 /** What happens to a leaving sequence's cells. */
@@ -394,32 +343,10 @@ export class Scheduler {
     this.#kv.dropIdle()
   }
 
-  /** How much of `prompt` can come from cells: what a slot holds now, or what a running prefill will hold. */
-  #reuse(prompt: Int32Array): Reuse {
-    if (!this.#opts.promptCache) return { length: 0, fromSlot: -1, waitFor: null }
-    const best = this.#kv.bestPrefix(prompt)
-    // the last prompt token is always decoded again: its logits give the first output token
-    const available = Math.min(best.length, prompt.length - 1)
-    let wait: Running | null = null
-    let waitLength = 0
-    for (const m of this.#active) {
-      if (!m.prefilling || m.left) continue
-      const l = Math.min(commonPrefix(m.prompt, prompt), prompt.length - 1)
-      if (l >= available + MIN_SHARED_WAIT && l > m.booked && l > waitLength) {
-        wait = m
-        waitLength = l
-      }
-    }
-    if (wait) return { length: waitLength, fromSlot: wait.slot, waitFor: wait }
-    return { length: available, fromSlot: best.slot, waitFor: null }
-  }
-
   /** Cells `prompt` needs promised beyond what busy slots already hold, and its reuse. */
-  #need(prompt: Int32Array, budget: number): { cells: number; reuse: Reuse } {
-    const reuse = this.#reuse(prompt)
-    // a prefix adopted from an idle slot becomes held by a busy one: it needs room as much as new cells do
-    const adoptedIdle = reuse.fromSlot >= 0 && !this.#kv.isBusy(reuse.fromSlot) ? reuse.length : 0
-    return { cells: prompt.length - reuse.length + budget + adoptedIdle, reuse }
+  #need(prompt: Int32Array, budget: number): { cells: number; reuse: Reuse<Running> } {
+    const reuse = planReuse(this.#kv, this.#active, prompt, this.#opts.promptCache)
+    return { cells: cellsNeeded(this.#kv, reuse, prompt, budget), reuse }
   }
 
   #place(q: Queued, idle: number[]): boolean {
@@ -427,16 +354,7 @@ export class Scheduler {
     const prompt = seq.prompt
     const { cells, reuse } = this.#need(prompt, budget)
     if (!this.#kv.canReserve(cells)) return false
-    // the idle slot to use: the longest cached prefix of its own, else the least recently used (idle is LRU-first)
-    let target = idle[0]!
-    let targetLength = -1
-    for (const s of idle) {
-      const l = this.#opts.promptCache ? commonPrefix(this.#kv.tokens(s), prompt) : 0
-      if (l > targetLength) {
-        target = s
-        targetLength = l
-      }
-    }
+    const target = pickSlot(this.#kv, idle, prompt, this.#opts.promptCache)
     // first, as it may throw: nothing has changed yet
     const p = seq.params
     const penalized = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0
@@ -447,7 +365,7 @@ export class Scheduler {
       m.waitFor = reuse.waitFor
       m.waitUpTo = reuse.length
     } else {
-      m.cachedTokens = this.#adopt(target, prompt)
+      m.cachedTokens = adoptPrefix(this.#kv, target, prompt, this.#opts.promptCache)
     }
     this.#active.push(m)
     this.#stats.promptTokens += prompt.length
@@ -472,23 +390,6 @@ export class Scheduler {
     return { count: 0, slotFree: free > 0 }
   }
 
-  /**
-   * Gives `target` the longest prefix of `prompt` that any slot holds: its own cells, or another slot's shared
-   * into it. Returns how many prompt tokens need no computing.
-   */
-  #adopt(target: number, prompt: Int32Array): number {
-    if (!this.#opts.promptCache) {
-      this.#kv.truncate(target, 0)
-      return 0
-    }
-    const best = this.#kv.bestPrefix(prompt)
-    const own = commonPrefix(this.#kv.tokens(target), prompt)
-    const reuse = Math.min(Math.max(best.length, own), prompt.length - 1)
-    if (best.slot >= 0 && best.slot !== target && best.length > own) this.#kv.share(best.slot, target, reuse)
-    else this.#kv.truncate(target, reuse)
-    return reuse
-  }
-
   // waiting sequences whose prefix is ready (or whose source went away) take the shared cells now
   #resolveWaits(): void {
     for (const m of this.#active) {
@@ -496,7 +397,7 @@ export class Scheduler {
       if (!w) continue
       if (!w.left && w.prefilling && w.booked < m.waitUpTo) continue
       m.waitFor = null
-      m.cachedTokens = this.#adopt(m.slot, m.prompt)
+      m.cachedTokens = adoptPrefix(this.#kv, m.slot, m.prompt, this.#opts.promptCache)
       this.#stats.cachedTokens += m.cachedTokens
     }
   }

@@ -2,6 +2,9 @@
 // in the order the model produces them, each closed when the next begins or generation ends, with the streaming
 // events OpenAI sends for each (item ids stable across events, output_index equal to the item's position,
 // content_index 0). The same builder serves streamed and non-streamed responses, so both carry the same output.
+// Reasoning is the model's own text (`content`, reasoning_text events); asked for a summary, which hearth cannot
+// write, a reasoning item also carries that text as its one summary part (summary_text events), as clients that
+// read only summaries (the AI SDK's OpenAI provider) then show the reasoning.
 import type { OutputDelta } from '../lib/chat-output.js'
 import type { ChatLogprobEntry } from './logprobs.js'
 import { newId } from './ids.js'
@@ -36,9 +39,16 @@ export class ResponseOutput {
   /** the MCP calls of the current turn, closed (arguments complete) and waiting to run */
   readonly mcpCalls: { item: Item; index: number }[] = []
 
-  constructor(emit: Emit, kind: CallKind = () => null) {
+  readonly #summary: boolean
+
+  /**
+   * `summary`: reasoning items carry their text as a summary too (the request's `reasoning.summary`); `kind`: how
+   * a tool call is shown (function_call unless an MCP tool).
+   */
+  constructor(emit: Emit, options: { summary?: boolean; kind?: CallKind } = {}) {
     this.#emit = emit
-    this.#kind = kind
+    this.#summary = options.summary ?? false
+    this.#kind = options.kind ?? (() => null)
   }
 
   /** How a call of `name` is shown (see CallKind). */
@@ -86,6 +96,7 @@ export class ResponseOutput {
         const open = this.#ensure('reasoning')
         open.text += d.text
         this.#emit('response.reasoning_text.delta', { item_id: open.item.id, output_index: open.index, content_index: 0, delta: d.text })
+        if (this.#summary) this.#emit('response.reasoning_summary_text.delta', { item_id: open.item.id, output_index: open.index, summary_index: 0, delta: d.text })
         return
       }
       case 'tool-call': {
@@ -135,6 +146,9 @@ export class ResponseOutput {
     const open = this.#start(item)
     const part = type === 'message' ? outputText('', []) : { type: 'reasoning_text', text: '' }
     this.#emit('response.content_part.added', { item_id: item.id, output_index: open.index, content_index: 0, part })
+    if (type === 'reasoning' && this.#summary) {
+      this.#emit('response.reasoning_summary_part.added', { item_id: item.id, output_index: open.index, summary_index: 0, part: summaryText('') })
+    }
     return open
   }
 
@@ -166,6 +180,12 @@ export class ResponseOutput {
         this.#emit('response.reasoning_text.done', { ...at, text })
         this.#emit('response.content_part.done', { ...at, part })
         item.content = [part]
+        if (this.#summary) {
+          const summary = { item_id: item.id, output_index: index, summary_index: 0 }
+          this.#emit('response.reasoning_summary_text.done', { ...summary, text })
+          this.#emit('response.reasoning_summary_part.done', { ...summary, part: summaryText(text) })
+          item.summary = [summaryText(text)]
+        }
         break
       }
       case 'mcp_call':
@@ -194,4 +214,8 @@ export class ResponseOutput {
 
 export function outputText(text: string, logprobs: ChatLogprobEntry[]): Item {
   return { type: 'output_text', annotations: [], logprobs, text }
+}
+
+function summaryText(text: string): Item {
+  return { type: 'summary_text', text }
 }

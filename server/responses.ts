@@ -22,6 +22,8 @@ import type { ServerState } from './state.js'
 import { errorObject } from './stream-tail.js'
 
 const validate = validator(ResponseRequest, IGNORED.responses)
+/** OpenAI's summary levels; hearth gives the whole reasoning for any of them */
+const SUMMARIES = new Set(['auto', 'concise', 'detailed'])
 
 const NAMES: ParamNames = [
   ['prompt', 'input'],
@@ -40,10 +42,14 @@ function responseRequest(state: ServerState, body: ResponseRequest): { request: 
     }
     history = prev.messages
   }
+  const summary = body.reasoning?.summary
+  if (summary !== undefined && summary !== null && !SUMMARIES.has(summary)) {
+    throw invalidParam('reasoning.summary', `reasoning.summary must be one of ${[...SUMMARIES].join(', ')}`)
+  }
   if (body.truncation && body.truncation !== 'disabled' && body.truncation !== 'auto') {
     throw invalidParam('truncation', 'truncation must be "auto" or "disabled"')
   }
-  const conversation = [...history, ...responseInputMessages(body.input as string | Record<string, unknown>[])]
+  const conversation = [...history, ...responseInputMessages(body.input as string | Record<string, unknown>[], (id) => state.responses.item(id))]
   const tools = responseTools(body.tools)
   const topLogprobs = body.top_logprobs ?? 0
   if (topLogprobs < 0 || topLogprobs > 20) throw invalidParam('top_logprobs', 'top_logprobs must be between 0 and 20')
@@ -83,7 +89,7 @@ function responseObject(s: Shape, status: string, output: Item[], r: GenerationR
     output,
     parallel_tool_calls: b.parallel_tool_calls ?? true,
     previous_response_id: b.previous_response_id ?? null,
-    reasoning: { effort: b.reasoning?.effort ?? null, summary: null },
+    reasoning: { effort: b.reasoning?.effort ?? null, summary: b.reasoning?.summary ?? null },
     service_tier: 'default',
     store: b.store ?? true,
     temperature: b.temperature ?? defaultSampling.temperature,
@@ -134,7 +140,7 @@ export async function createResponse(state: ServerState, reply: Reply, raw: unkn
   reply.onAbort(() => abort.abort())
   const mcp = servers.length || mcpInput.responses.length ? new McpSession(state.mcp!, state.config.mcp, abort.signal, body.max_tool_calls) : null
   if (mcpInput.responses.length && !mcp) throw new HearthError('mcp_not_enabled', 'input has mcp_approval_response items: remote MCP tools are off on this server (--allow-mcp)', 'input')
-  const output = new ResponseOutput(emit, mcp ? mcp.kind : () => null)
+  const output = new ResponseOutput(emit, { summary: Boolean(body.reasoning?.summary), ...(mcp ? { kind: mcp.kind } : {}) })
   let result: GenerationResult | null = null
   let outOfTokens = false
   const usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }
