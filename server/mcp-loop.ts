@@ -25,7 +25,6 @@ export class McpSession {
     this.#clients = clients
     this.#config = config
     this.#signal = signal
-    if (maxToolCalls !== undefined && maxToolCalls !== null && maxToolCalls < 1) throw invalidParam('max_tool_calls', 'max_tool_calls must be at least 1')
     this.maxCalls = Math.min(config.maxToolCalls, maxToolCalls ?? Infinity)
   }
 

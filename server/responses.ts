@@ -116,6 +116,7 @@ function responseObject(s: Shape, status: string, output: Item[], r: GenerationR
 export async function createResponse(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
   const model = state.resolveModel(body.model)
+  if (typeof body.max_tool_calls === 'number' && body.max_tool_calls < 1) throw invalidParam('max_tool_calls', 'max_tool_calls must be at least 1')
   const { functions, servers } = mcpServers(body.tools, state.mcp !== null)
   const mcpInput = mcpInputItems(body.input as string | Record<string, unknown>[])
   const forcedMcp = mcpToolChoice(body.tool_choice)
