@@ -231,21 +231,23 @@ t.test('over the real model', async (t) => {
     await model.embed(['warm'])
     const big = Array.from({ length: 48 }, (_, i) => texts[i % 4]!.repeat(3))
     const order: string[] = []
+    // the big ones given as tokens are queued at once, in this order; the word is tokenized on a worker first
+    const bigTokens = big.map((text) => model.tokenize(text))
     const runs = [
-      model.embed(big).then(() => order.push('big1')),
-      model.embed(big).then(() => order.push('big2')),
+      model.embed(bigTokens).then(() => order.push('big1')),
+      model.embed(bigTokens).then(() => order.push('big2')),
       model.embed(['Emma']).then(() => order.push('small')),
     ]
     await Promise.all(runs)
     t.same(order, ['small', 'big1', 'big2'])
 
     let start = model.embeddingStats().chunks
-    await model.embed(big)
+    await model.embed(bigTokens)
     const needed = model.embeddingStats().chunks - start
     start += needed
     const ac = new AbortController()
     // given as tokens, it is queued at once; the text below is tokenized on a worker first, so it arrives after
-    const dropped = model.embed(big.map((text) => model.tokenize(text)), { signal: ac.signal })
+    const dropped = model.embed(bigTokens, { signal: ac.signal })
     // chunk 1 is the big request's alone, chunk 2 shares the big request's turn with this one; when it resolves,
     // chunk 3 (the big request's) is already in flight
     await model.embed(['Elizabeth'])

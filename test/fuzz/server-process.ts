@@ -1,6 +1,8 @@
 // The server under fuzz: the real CLI (`bin/hearth.js serve`) as a child process on a free port, watched for
 // exits, restarted after a crash, and stopped with SIGTERM at the end (which must drain and exit 0).
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { packageRoot } from '../../lib/native.js'
 
@@ -32,10 +34,13 @@ process.on('exit', () => {
 })
 
 export async function startFuzzServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<FuzzServer> {
+  // its own data folder (stored responses), never the user's; removed when the server exits
+  const dataDir = env.HEARTH_DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'hearth-fuzz-')) : null
   const proc = spawn(process.execPath, [join(packageRoot, 'bin', 'hearth.js'), 'serve', '--port', '0', ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...(dataDir ? { HEARTH_DATA_DIR: dataDir } : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  if (dataDir) proc.once('exit', () => rmSync(dataDir, { recursive: true, force: true }))
   const kill = () => proc.kill('SIGKILL')
   live.add(kill)
   let log = ''
