@@ -1,12 +1,12 @@
 // The server: the HTTP front (http-front.ts) on the public address, the uWS app behind it on a private
-// socket with the route table, Host/Origin checks, keys, CORS and the request log, and the model loaded in
-// the background (so /health can answer 503 while it loads).
+// socket with the route table, Host/Origin checks, keys, CORS and the request log, and the start model loaded in
+// the background (so /health can answer 503 while it loads); other models load on request (server/state.ts).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HearthError } from '../lib/errors.js'
-import { Model } from '../lib/model.js'
+import type { ServedModel } from '../lib/model-registry.js'
 import { startFront } from './http-front.js'
 import { bearerMatches, browserRefusal, HostGuard } from './http-guard.js'
 import { parseJson, readBody, Reply, requestInfo, type RequestInfo } from './http.js'
@@ -19,9 +19,9 @@ export interface HearthServer {
   /** the port actually bound (useful with port 0) */
   readonly port: number
   readonly url: string
-  /** resolves when the model has loaded; rejects when it cannot */
-  readonly ready: Promise<Model>
-  /** stops listening, lets running requests finish, frees the model */
+  /** resolves when the start model (--model) has loaded; rejects when it cannot */
+  readonly ready: Promise<ServedModel | null>
+  /** stops listening, lets running requests finish, unloads the models */
   close(): Promise<void>
 }
 
@@ -72,7 +72,6 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
       reply.error(refusal)
       return
     }
-    if (route.generates && state.model) reply.arrived = state.model.scheduler.expectArrival()
     const run = (body: unknown) => route.handler(state, reply, body, info.params)
     const work = route.body ? readBody(res, reply, config.bodyLimit).then((buf) => run(parseJson(buf))) : Promise.resolve().then(() => run(null))
     work.catch((err: unknown) => reply.error(err)).finally(() => reply.arrived())
@@ -113,22 +112,8 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
     )
   })
 
-  const ready = Model.load(config.modelPath, {
-    ...config.modelOptions,
-    onProgress: (p) => {
-      state.loadProgress = p
-      onProgress?.(p)
-    },
-  }).then(
-    (model) => {
-      state.model = model
-      return model
-    },
-    (err: unknown) => {
-      state.loadError = err instanceof HearthError ? err : new HearthError('model_load_failed', String(err))
-      throw state.loadError
-    },
-  )
+  const unsubscribe = onProgress ? state.registry.subscribe((e) => e.kind === 'progress' && onProgress(e.progress)) : () => true
+  const ready = state.registry.start().finally(unsubscribe)
   ready.catch(() => undefined) // reported through /health and the CLI
 
   return listen(app, config, state).then(({ port, stop }) => {
@@ -142,7 +127,8 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
         closing ??= (async () => {
           state.draining = true
           stop.accepting()
-          await ready.then((m) => m.dispose(), () => undefined)
+          await ready.catch(() => undefined)
+          await state.registry.close()
           state.close()
           // replies still open (slow readers of finished streams) get a moment to drain
           for (let i = 0; i < 50 && inflight.size > 0; i++) await new Promise((r) => setTimeout(r, 20))

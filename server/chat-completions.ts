@@ -59,7 +59,8 @@ export function chatUsage(u: Usage) {
 
 export async function chatCompletions(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
-  const model = state.resolveModel(body.model)
+  const request = chatRequest(body, undefined)
+  const model = await state.useModel(reply, body.model, { purpose: 'generate', ttl: body.ttl })
   const names: ParamNames = [
     ['prompt', 'messages'],
     ['max_tokens', body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens'],
@@ -67,7 +68,7 @@ export async function chatCompletions(state: ServerState, reply: Reply, raw: unk
     ['format', 'response_format'],
     ...(body.tools ?? []).map((_, i): [string, string] => [`tools[${i}].parameters`, `tools[${i}].function.parameters`]),
   ]
-  const gen = await serveGeneration(state, reply, model, chatRequest(body, undefined), names)
+  const gen = await serveGeneration(state, reply, model, request, names)
   const logprobs = body.logprobs ?? false
   const head = { id: newId('chatcmpl-'), object: 'chat.completion.chunk', created: nowSeconds(), model: model.id, system_fingerprint: SYSTEM_FINGERPRINT }
   if (body.stream) {

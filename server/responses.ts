@@ -107,8 +107,8 @@ function responseObject(s: Shape, status: string, output: Item[], r: GenerationR
 
 export async function createResponse(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
-  const model = state.resolveModel(body.model)
   const { request, conversation } = responseRequest(state, body)
+  const model = await state.useModel(reply, body.model, { purpose: 'generate', ttl: body.ttl })
   const gen = await serveGeneration(state, reply, model, request, NAMES)
   const shape: Shape = { id: newId('resp_'), createdAt: Math.floor(Date.now() / 1000), model: model.id, body }
   const logprobs = (body.top_logprobs ?? 0) > 0
