@@ -9,6 +9,7 @@ import { HearthError, toHearthError } from './errors.js'
 import type { EmbeddingResult } from './model.js'
 import { native, type NativeMemoryUse, type NativeModel, type NativeModelFacts } from './native.js'
 import { promptTokenLists, type PromptInput } from './prompt-tokens.js'
+import { TokenPieces } from './token-text.js'
 
 export interface EmbeddingModelOptions {
   /** the name it answers to; default the file name without .gguf */
@@ -19,6 +20,8 @@ export interface EmbeddingModelOptions {
   threads?: number
   /** inputs admitted and not yet embedded, all calls together; default 8192 */
   maxEmbeddingQueue?: number
+  /** inputs one native embed call takes at most (sequences of the embedding context); default 16 */
+  inputsPerCall?: number
   /** layers offloaded to the GPU in a GPU build; default all */
   gpuLayers?: number
   /** called with 0..1 while the weights load */
@@ -36,6 +39,8 @@ export class EmbeddingModel {
   readonly #native: NativeModel
   readonly #queue: EmbeddingQueue
   readonly #memory: NativeMemoryUse
+  /** the longest token's bytes: a text longer than n times this cannot be n tokens or fewer */
+  readonly #maxPieceBytes: number
   #disposed = false
 
   private constructor(path: string, id: string, m: NativeModel, queue: EmbeddingQueue, memory: NativeMemoryUse, context: EmbeddingModel['context']) {
@@ -48,6 +53,7 @@ export class EmbeddingModel {
     this.#queue = queue
     this.#memory = memory
     this.context = context
+    this.#maxPieceBytes = Math.max(1, new TokenPieces(m.tokenPieces(true)).longest)
   }
 
   /** Loads weights and creates the embedding context, off the JS thread. */
@@ -63,6 +69,7 @@ export class EmbeddingModel {
       const facts = m.facts()
       const embedder = await native.createEmbedder(m, {
         nCtx: options.contextSize ?? Math.min(facts.nCtxTrain, 2048),
+        nSeqMax: options.inputsPerCall ?? 16,
         threads: options.threads ?? availableParallelism(),
       })
       const memory = embedder.memory()
@@ -81,15 +88,30 @@ export class EmbeddingModel {
     return this.#native.tokenize(text, addSpecial, false)
   }
 
+  /** The longest input in tokens (the embedding context), as Model.embeddingContextSize. */
+  get embeddingContextSize(): number {
+    return this.context.nCtx
+  }
+
+  /** A text as tokens off the JS thread, refusing text longer than `maxTokens` can hold (see Model.tokenizeText). */
+  async tokenizeText(text: string, options: { maxTokens: number; param: string }): Promise<Int32Array> {
+    const bytes = Buffer.byteLength(text)
+    if (bytes > options.maxTokens * this.#maxPieceBytes) {
+      throw new HearthError('context_length_exceeded', `${options.param} has ${bytes} bytes, more than ${options.maxTokens} tokens can hold`, options.param)
+    }
+    return this.#native.tokenizeAsync(text, true, false)
+  }
+
   /** Inputs (a text, token ids, or a list of either) as token arrays; `param` names the input in errors. */
-  tokenizePrompts(raw: PromptInput, param = 'input'): Int32Array[] {
-    return promptTokenLists(raw, (text) => this.tokenize(text), this.facts.nVocab, param)
+  tokenizePrompts(raw: PromptInput, param = 'input', maxTokens = this.context.nCtx): Promise<Int32Array[]> {
+    return promptTokenLists(raw, (text) => this.tokenizeText(text, { maxTokens, param }), this.facts.nVocab, param)
   }
 
   /** Pooled, L2-normalised embeddings, one per input (queued as Model.embed queues them). */
   async embed(inputs: (string | Int32Array)[], options: { signal?: AbortSignal } = {}): Promise<EmbeddingResult> {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
-    const tokens = inputs.map((x) => (typeof x === 'string' ? this.tokenize(x) : x))
+    const maxTokens = this.context.nCtx
+    const tokens = await Promise.all(inputs.map((x, i) => (typeof x === 'string' ? this.tokenizeText(x, { maxTokens, param: `input[${i}]` }) : x)))
     const vectors = await this.#queue.submit(tokens, options.signal)
     return { vectors, promptTokens: tokens.reduce((n, t) => n + t.length, 0) }
   }

@@ -209,6 +209,16 @@ export class ModelRegistry<M extends RegistryModel = ServedModel> {
     return this.#loadEntry(entry, 'start', {}, null)
   }
 
+  /** The start model's id once the folders are scanned (null before, and when there is none). */
+  get startId(): string | null {
+    return this.#startEntry?.id ?? null
+  }
+
+  /** One model's view (by id), or null. */
+  view(id: string): ModelView<M> | null {
+    return this.snapshot().find((v) => v.id === id) ?? null
+  }
+
   #entryForPath(path: string): Entry<M> | null {
     const abs = resolve(path)
     for (const e of this.#entries.values()) if (resolve(e.scanned.path) === abs) return e

@@ -45,6 +45,8 @@ export interface NativeModelFacts {
 export interface NativeModel {
   facts(): NativeModelFacts
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array
+  /** the same on the libuv pool: a request's text (tokenizers are superlinear on some inputs) */
+  tokenizeAsync(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<Int32Array>
   detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): string
   /** every token's bytes: token t is bytes[offsets[t] .. offsets[t + 1]) */
   tokenPieces(special: boolean): { bytes: Uint8Array; offsets: Uint32Array }
@@ -55,15 +57,16 @@ export interface NativeModel {
   dispose(): void
 }
 
+/** Every field is required: hearth's defaults live in lib/model.ts, never in the addon. */
 export interface NativeContextOptions {
-  nCtx?: number
-  nSeqMax?: number
-  nBatch?: number
-  nUbatch?: number
-  threads?: number
-  threadsBatch?: number
-  kvUnified?: boolean
-  flashAttention?: 'auto' | 'on' | 'off'
+  nCtx: number
+  nSeqMax: number
+  nBatch: number
+  nUbatch: number
+  threads: number
+  threadsBatch: number
+  kvUnified: boolean
+  flashAttention: 'auto' | 'on' | 'off'
 }
 
 export interface NativeContextFacts {
@@ -165,7 +168,7 @@ export interface NativeContext {
   memory(): NativeMemoryUse
   /** Threads for the next steps, between steps only; each clamped to 1 .. the count the context was created
    * with. Returns the counts in use: [threads, threadsBatch]. */
-  setThreads(threads: number, threadsBatch?: number): [number, number]
+  setThreads(threads: number, threadsBatch: number): [number, number]
   setSampler(seq: number, params: NativeSamplerParams | null, promptTokens?: Int32Array): void
   seqRemove(seq: number, p0?: number, p1?: number): boolean
   seqCopy(src: number, dst: number, p0?: number, p1?: number): void
@@ -177,10 +180,11 @@ export interface NativeContext {
   dispose(): void
 }
 
+/** nCtx, nSeqMax and threads are required: their defaults live in lib/model.ts. */
 export interface NativeEmbedderOptions {
-  nCtx?: number
-  nSeqMax?: number
-  threads?: number
+  nCtx: number
+  nSeqMax: number
+  threads: number
   pooling?: 'mean' | 'cls' | 'last'
 }
 

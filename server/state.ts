@@ -4,9 +4,9 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { dataDir } from '../lib/data-dir.js'
 import type { EmbeddingModel } from '../lib/embedding-model.js'
-import { HearthError, invalidParam } from '../lib/errors.js'
+import { HearthError, invalidParam, toHearthError } from '../lib/errors.js'
 import { MemoryBudget } from '../lib/memory-budget.js'
-import { MAX_TTL_MS, ModelRegistry, modelLoader } from '../lib/model-registry.js'
+import { MAX_TTL_MS, ModelRegistry, modelLoader, type ServedModel } from '../lib/model-registry.js'
 import { defaultModelPath, type Model, type ModelOptions } from '../lib/model.js'
 import { ThreadShare } from '../lib/thread-share.js'
 import type { Reply } from './http.js'
@@ -92,6 +92,8 @@ export class ServerState {
   readonly threads: ThreadShare
   readonly registry: ModelRegistry
   draining = false
+  /** the start model's load (--model): set by start() */
+  #start: { state: 'loading' | 'loaded' | 'error'; error: string | null } = { state: 'loading', error: null }
 
   constructor(config: ServerConfig) {
     this.config = config
@@ -115,6 +117,28 @@ export class ServerState {
       aliases: new Map(config.aliases),
       loader: modelLoader({ ...config.modelOptions, threadShare: this.threads }),
     })
+  }
+
+  /** Scans the folders and loads the start model; /health follows it (startStatus). */
+  start(): Promise<ServedModel | null> {
+    return this.registry.start().then(
+      (m) => {
+        this.#start = { state: 'loaded', error: null }
+        return m
+      },
+      (err: unknown) => {
+        const e = toHearthError(err)
+        this.#start = { state: 'error', error: e.message }
+        throw e
+      },
+    )
+  }
+
+  /** The start model's load as /health reports it. */
+  startStatus(): { state: 'loading' | 'loaded' | 'error'; id: string | null; progress: number; error: string | null } {
+    const id = this.registry.startId
+    const progress = id ? Math.round((this.registry.view(id)?.progress ?? 0) * 100) / 100 : 0
+    return { ...this.#start, id, progress: this.#start.state === 'loaded' ? 1 : progress }
   }
 
   /** Releases what outlives the models (the response database); after the models are unloaded. */
