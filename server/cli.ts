@@ -6,6 +6,7 @@ import { MAX_TTL_MS } from '../lib/model-registry.js'
 import { defaultModelPath } from '../lib/model.js'
 import { packageRoot } from '../lib/native.js'
 import { startServer } from './app.js'
+import { modelsCommand } from './cli-models.js'
 import { defaultConfig, defaultModelsDir, type ServerConfig } from './state.js'
 
 const USAGE = `Usage: hearth serve [options]
@@ -200,6 +201,10 @@ export async function main(argv: string[]): Promise<void> {
   if (command === '-v' || command === '--version') {
     const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }
     console.log(pkg.version)
+    return
+  }
+  if (command === 'ls' || command === 'ps' || command === 'load' || command === 'unload') {
+    process.exitCode = await modelsCommand(command, rest)
     return
   }
   if (command !== 'serve' || rest.includes('-h') || rest.includes('--help')) {

@@ -177,7 +177,7 @@ export async function restLoad(state: ServerState, reply: Reply, raw: unknown): 
   const load = () => state.registry.load(req.model, req.config, req.ttlMs !== null ? { ttlMs: req.ttlMs } : {})
   const answer = (r: { id: string; loadTimeMs: number }) => {
     const v = state.registry.view(r.id)
-    return { type: v?.model?.kind === 'embeddings' ? 'embedding' : 'llm', model_instance_id: r.id, config: v ? restConfig(v) : {}, load_time_seconds: Math.round(r.loadTimeMs) / 1000, status: 'loaded' }
+    return { model_instance_id: r.id, config: v ? restConfig(v) : {}, load_time_seconds: Math.round(r.loadTimeMs) / 1000 }
   }
   if (!req.stream) {
     reply.json(200, answer(await load()))
