@@ -86,6 +86,8 @@ t.test('a models folder served with JIT, aliases, auto-evict, TTL and the REST m
     t.match(m.get(Q8), { state: 'not-loaded', quantization: 'Q8_0' })
     t.equal(m.get(BROKEN)!.state, 'error')
     t.type(m.get(BROKEN)!.error, 'string')
+    t.match(await s.client.models.retrieve(Q8), { id: Q8, owned_by: 'hearth', state: 'not-loaded' }, 'ids with a slash are retrieved too')
+    t.equal((await s.client.models.retrieve('austen-kjv-2.6m-q8_0.gguf')).id, Q8, 'by its file name')
   })
 
   await t.test('two concurrent first requests cause one load; the response names the model', async (t) => {
