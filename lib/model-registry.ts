@@ -266,12 +266,9 @@ export class ModelRegistry<M extends RegistryModel = ServedModel> {
     this.#names = names
   }
 
+  /** Exact names only (ids are case-sensitive, as OpenAI's are; the scan keeps ids unique ignoring case). */
   #lookup(name: string): Entry<M> | null {
-    const exact = this.#entries.get(name) ?? this.#names.get(name)
-    if (exact) return exact
-    const lower = name.toLowerCase()
-    const matches = [...this.#entries.values()].filter((e) => e.id.toLowerCase() === lower)
-    return matches.length === 1 ? matches[0]! : null
+    return this.#entries.get(name) ?? this.#names.get(name) ?? null
   }
 
   /** The entry a request's model name means, after aliases; null when none. */
