@@ -28,7 +28,7 @@ Options (environment variable in brackets):
   --max-models N       JIT-loaded models kept at once; default 1              [HEARTH_MAX_MODELS]
   --no-auto-evict      never unload a JIT-loaded model for another one        [HEARTH_AUTO_EVICT=0]
   --max-memory SIZE    memory all loaded models may take (bytes, or with K, M,
-                       G, T); default what is free at start less 10%          [HEARTH_MAX_MEMORY]
+                       G, T); default free memory at start less 10% of RAM  [HEARTH_MAX_MEMORY]
   --alias NAME=ID      answer requests for NAME with model ID; NAME * takes
                        every unknown name; repeatable                         [HEARTH_ALIAS]
   --ctx N              tokens per sequence (prompt + output); default the
@@ -231,7 +231,9 @@ export async function main(argv: string[]): Promise<void> {
   // what the registry does, in the log: JIT loads, TTL expiry, evictions
   server.state.registry.subscribe((e) => {
     const mb = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`
-    if (e.kind === 'loading' && e.how !== 'start') console.log(`hearth: loading ${e.id} (${e.how === 'jit' ? 'a request named it' : 'load request'})`)
+    if (e.kind === 'progress' && tty && server.state.registry.startId !== null && e.id !== server.state.registry.startId) {
+      process.stdout.write(`\rloading ${e.id} [${'#'.repeat(Math.round(e.progress * 30)).padEnd(30)}] ${Math.round(e.progress * 100)}%${e.progress >= 1 ? '\n' : ''}`)
+    } else if (e.kind === 'loading' && e.how !== 'start') console.log(`hearth: loading ${e.id} (${e.how === 'jit' ? 'a request named it' : 'load request'})`)
     else if (e.kind === 'loaded' && e.how !== 'start') console.log(`hearth: loaded ${e.id} in ${(e.ms / 1000).toFixed(1)} s (${mb(e.bytes)})`)
     else if (e.kind === 'load-failed') console.log(`hearth: cannot load ${e.id}: ${e.error.message}`)
     else if (e.kind === 'unloaded' && e.reason !== 'close') console.log(`hearth: unloaded ${e.id} (${{ request: 'unload request', ttl: 'idle TTL', evict: 'auto-evict', memory: 'to make room', close: '' }[e.reason]})`)
