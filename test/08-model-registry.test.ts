@@ -8,6 +8,7 @@ import { HearthError } from '../lib/errors.js'
 import { MemoryBudget } from '../lib/memory-budget.js'
 import { ModelRegistry, type Loader, type RegistryEvent, type RegistryModel } from '../lib/model-registry.js'
 import { pairProjector, scanModels } from '../lib/model-scan.js'
+import { ThreadShare } from '../lib/thread-share.js'
 import { defaultModelPath } from '../lib/model.js'
 import { tempDir } from './server-helpers.js'
 
@@ -188,4 +189,23 @@ t.test('registry: JIT off; memory budget', async (t) => {
   await small.registry.load('b')
   await small.registry.load('c')
   t.match(await small.registry.acquire('a').catch((e: HearthError) => e), { code: 'insufficient_memory' }, 'explicit loads are not evicted for memory')
+})
+
+t.test('thread share: all threads to the only busy model, equal shares among busy ones', async (t) => {
+  const share = new ThreadShare(4)
+  const a = { on: false, busy() { return this.on } }
+  const b = { on: false, busy() { return this.on } }
+  const c = { on: false, busy() { return this.on } }
+  for (const u of [a, b, c]) share.add(u)
+  t.equal(share.threadsFor(a), 4, 'alone: all of them')
+  a.on = true
+  t.equal(share.threadsFor(a), 4, 'the only busy one')
+  b.on = true
+  t.equal(share.threadsFor(a), 2)
+  t.equal(share.threadsFor(b), 2)
+  c.on = true
+  t.same([share.threadsFor(a), share.threadsFor(b), share.threadsFor(c)], [2, 1, 1], 'the shares add up to the total')
+  share.remove(b)
+  t.equal(share.threadsFor(a), 2)
+  t.equal(new ThreadShare(1).threadsFor(a), 1)
 })
