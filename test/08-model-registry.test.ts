@@ -46,11 +46,10 @@ t.test('scan: ids by layout, split models once, projectors', async (t) => {
 })
 
 class FakeModel implements RegistryModel {
-  readonly kind = 'llm' as const
   disposed = false
   #busy = 0
   #idle: (() => void)[] = []
-  constructor(readonly id: string, readonly bytes: number) {}
+  constructor(readonly id: string, readonly bytes: number, readonly kind: 'llm' | 'embeddings' = 'llm') {}
   memoryUse() {
     return { host: this.bytes }
   }
@@ -74,13 +73,14 @@ class FakeModel implements RegistryModel {
 
 function setup(t: Parameters<typeof tempDir>[0], options: { maxModels?: number; budget?: number; ttlMs?: number | null; jit?: boolean } = {}) {
   const dir = tempDir(t)
-  for (const name of ['a', 'b', 'c']) put(dir, `${name}.gguf`)
+  for (const name of ['a', 'b', 'c', 'e']) put(dir, `${name}.gguf`)
   const loads: string[] = []
   const gates = new Map<string, { release: () => void; fail: (e: Error) => void }>()
   let gated = false
   const loader: Loader<FakeModel> = (scanned, { id }) => {
     loads.push(id)
-    if (!gated) return Promise.resolve(new FakeModel(id, 100))
+    // e stands for an embedding model
+    if (!gated) return Promise.resolve(new FakeModel(id, 100, id === 'e' ? 'embeddings' : 'llm'))
     return new Promise((resolve, reject) => gates.set(id, { release: () => resolve(new FakeModel(id, 100)), fail: reject }))
   }
   const events: RegistryEvent[] = []
@@ -159,6 +159,14 @@ t.test('registry: auto-evict, explicit loads kept, leases and running work hold 
   lb.release()
   t.equal(registry.view('a')!.state, 'loaded', 'an explicit load is not evicted')
   t.equal(registry.view('a')!.how, 'explicit')
+})
+
+t.test('registry: an embedding model refuses to generate', async (t) => {
+  const { registry } = setup(t, { maxModels: 3 })
+  t.match(await registry.acquire('e', { purpose: 'generate' }).catch((e: HearthError) => e), { code: 'wrong_model_type', status: 400, message: /`e` is an embedding model/ })
+  const l = await registry.acquire('e', { purpose: 'embed' })
+  t.equal(l.model.kind, 'embeddings')
+  l.release()
 })
 
 t.test('registry: idle TTL unloads; the next request loads again', async (t) => {
