@@ -148,8 +148,8 @@ export class ServerState {
 
   /**
    * The model a request names (its `model` field; empty: the start model), loaded first when it is not (JIT) and
-   * kept loaded until the request has handed its work to it: the reply's `arrived` releases it (the endpoint calls
-   * it once it has submitted; app.ts when the handler ends). `ttl` is LM Studio's per-request idle TTL in seconds.
+   * kept loaded until the reply has ended (or the client has gone); the reply's `arrived` announces the request to
+   * the scheduler (the endpoint calls it once it has submitted; app.ts when the handler ends). `ttl` is LM Studio's per-request idle TTL in seconds.
    * Throws model_not_found (404, with the available ids), wrong_model_type (400), model_load_failed ...
    */
   useModel(reply: Reply, name: string | null | undefined, options: { purpose: 'generate'; ttl?: number | null }): Promise<Model>
@@ -161,11 +161,10 @@ export class ServerState {
     const model = lease.model
     // the scheduler waits for announced requests before its first step from idle (Scheduler.expectArrival)
     const announced = model.kind === 'llm' && options.purpose === 'generate' ? model.scheduler.expectArrival() : () => undefined
-    reply.arrived = () => {
-      announced()
-      lease.release()
-    }
-    if (!reply.open) reply.arrived()
+    reply.arrived = announced
+    // held until the reply ends, so a handler that runs the model more than once (an agent loop between tool
+    // calls) keeps it loaded throughout; once its work is queued, Model.busy() holds an unload as well
+    reply.onDone(() => lease.release())
     return model
   }
 }
