@@ -35,6 +35,8 @@ export const errorCodes = {
   mcp_too_many_tools: { status: 400, type: 'invalid_request_error', description: 'an MCP server offers more tools than --mcp-max-tools after allowed_tools' },
   mcp_approval_not_found: { status: 400, type: 'invalid_request_error', description: 'an mcp_approval_response names no approval request of this conversation' },
   fetch_failed: { status: 400, type: 'invalid_request_error', description: 'a URL hearth fetched failed: name resolution, connection, too many redirects, the time cap or the size cap' },
+  wrong_model_type: { status: 400, type: 'invalid_request_error', description: 'the model named cannot serve this endpoint (an embedding model asked to generate text)' },
+  model_too_large: { status: 400, type: 'invalid_request_error', description: 'loading the model needs more memory than the whole budget (--max-memory)' },
   chat_template_error: { status: 400, type: 'invalid_request_error', description: 'the chat template failed on these messages or options (it raised an error, or no parser or grammar can be built for them)' },
   // authentication (401)
   invalid_api_key: { status: 401, type: 'authentication_error', description: 'missing or wrong bearer token' },
@@ -43,6 +45,7 @@ export const errorCodes = {
   host_not_allowed: { status: 403, type: 'invalid_request_error', description: 'the Host header names no allowed host (DNS rebinding); see --allowed-hosts' },
   // not found (404)
   model_not_found: { status: 404, type: 'invalid_request_error', description: 'the model is not loaded here, or the model file does not exist' },
+  model_not_loaded: { status: 404, type: 'invalid_request_error', description: 'the model is available but not loaded, and JIT loading is off (load it first)' },
   previous_response_not_found: { status: 404, type: 'invalid_request_error', description: 'previous_response_id names no stored response' },
   response_not_found: { status: 404, type: 'invalid_request_error', description: 'no stored response has this id' },
   item_not_found: { status: 404, type: 'invalid_request_error', description: 'an item_reference names no output item of a stored response' },
@@ -62,6 +65,7 @@ export const errorCodes = {
   queue_full: { status: 429, type: 'rate_limit_error', description: 'every slot is busy and the wait queue is full' },
   kv_cache_full: { status: 503, type: 'server_error', description: 'the KV cache cannot hold the request now' },
   model_loading: { status: 503, type: 'server_error', description: 'the model is still loading' },
+  insufficient_memory: { status: 503, type: 'server_error', description: 'loading the model needs more memory than the budget (--max-memory) has free, and no idle model can make room now' },
   shutting_down: { status: 503, type: 'server_error', description: 'the server is draining for shutdown' },
   // the client went away or cancelled: nothing is sent (499 is what nginx logs for it)
   request_cancelled: { status: 499, type: 'invalid_request_error', description: 'the request was cancelled before it finished' },

@@ -16,12 +16,15 @@ import {
   type NativeChatTemplates,
   type NativeContext,
   type NativeContextFacts,
+  type NativeMemoryUse,
   type NativeModel,
   type NativeModelFacts,
 } from './native.js'
 import { samplingParams, type SamplingInput, type SamplingParams } from './params.js'
-import { Scheduler, type SchedulerStats } from './scheduler.js'
+import { promptTokenLists } from './prompt-tokens.js'
+import { Scheduler, type SchedulerStats, type StepContext } from './scheduler.js'
 import type { Sequence } from './sequence.js'
+import type { ThreadShare } from './thread-share.js'
 import { PreservingPieces, TokenPieces, type PieceSource } from './token-text.js'
 
 /** The built-in model: a 2.6M-parameter llama trained for hearth on Austen and the KJV (models/README.md). */
@@ -59,6 +62,23 @@ export interface ModelOptions {
   onProgress?: (progress: number) => void
   /** decode one token after loading so the first request does not pay for paging the weights in; default true */
   warmup?: boolean
+  /** the name the model answers to and reports (`model.id`); default the file name without .gguf */
+  id?: string
+  /** CPU threads shared with other models (lib/thread-share.ts): the context is created with `threads` (default
+   * the share's total) and uses its share of them in each step */
+  threadShare?: ThreadShare
+}
+
+/** The context a load makes, from the model's trained context and the options (the defaults of ModelOptions). */
+export function planContext(nCtxTrain: number, options: ModelOptions): { contextSize: number; parallel: number; kvSize: number; batchSize: number; ubatchSize: number } {
+  const contextSize = options.contextSize ?? Math.min(nCtxTrain, 4096)
+  const parallel = options.parallel ?? 8
+  checkPositive('contextSize', contextSize)
+  checkPositive('parallel', parallel)
+  const kvSize = options.kvSize ?? Math.max(contextSize, Math.min(contextSize * parallel, 16384))
+  if (kvSize < contextSize) throw invalidParam('kvSize', 'kvSize must be at least contextSize')
+  const batchSize = options.batchSize ?? 512
+  return { contextSize, parallel, kvSize, batchSize, ubatchSize: options.ubatchSize ?? Math.min(batchSize, 512) }
 }
 
 export interface TokenizeOptions {
@@ -95,6 +115,8 @@ export interface EmbeddingResult {
 }
 
 export class Model {
+  /** a model that generates (EmbeddingModel's is 'embeddings') */
+  readonly kind = 'llm' as const
   readonly path: string
   /** the file name without .gguf: the id the server lists */
   readonly id: string
@@ -119,6 +141,9 @@ export class Model {
   #embedder: Promise<EmbeddingQueue> | null = null
   #embedQueue: EmbeddingQueue | null = null
   #disposed = false
+  /** what llama.cpp reports the weights, contexts and compute buffers hold (measured when each is made) */
+  #memory: NativeMemoryUse
+  #threads: number
 
   private constructor(
     path: string,
@@ -130,7 +155,7 @@ export class Model {
     contextSize: number,
   ) {
     this.path = path
-    this.id = basename(path).replace(/\.gguf$/i, '')
+    this.id = options.id ?? basename(path).replace(/\.gguf$/i, '')
     this.#native = m
     this.#ctx = ctx
     this.#options = options
@@ -144,13 +169,34 @@ export class Model {
     this.eog = m.eogTokens()
     this.chatTemplates = templates
     this.templateStops = templates.source === FALLBACK_CHAT_TEMPLATE ? FALLBACK_STOPS : []
-    this.scheduler = new Scheduler(ctx, this.pieces, this.eog, {
+    this.#memory = ctx.memory()
+    this.#threads = this.context.nThreads
+    const share = options.threadShare
+    this.scheduler = new Scheduler(share ? this.#sharingThreads(ctx, share) : ctx, this.pieces, this.eog, {
       nParallel: parallel,
       maxQueue: options.maxQueue ?? 64,
       nBatch: this.context.nBatch,
       nCtx: this.context.nCtx,
       nCtxSeq: contextSize,
       promptCache: options.promptCache ?? true,
+    })
+    share?.add(this)
+  }
+
+  /** The context as the scheduler sees it, taking this model's share of the threads before each step. */
+  #sharingThreads(ctx: NativeContext, share: ThreadShare): StepContext {
+    return new Proxy(ctx, {
+      get: (target, prop) => {
+        const value = Reflect.get(target, prop) as unknown
+        if (prop === 'step') {
+          return (...args: Parameters<NativeContext['step']>) => {
+            const n = share.threadsFor(this)
+            if (n !== this.#threads) this.#threads = target.setThreads(n, n)[0]
+            return target.step(...args)
+          }
+        }
+        return typeof value === 'function' ? value.bind(target) : value
+      },
     })
   }
 
@@ -167,19 +213,13 @@ export class Model {
       })
     try {
       const facts = m.facts()
-      const contextSize = options.contextSize ?? Math.min(facts.nCtxTrain, 4096)
-      const parallel = options.parallel ?? 8
-      checkPositive('contextSize', contextSize)
-      checkPositive('parallel', parallel)
-      const kvSize = options.kvSize ?? Math.max(contextSize, Math.min(contextSize * parallel, 16384))
-      if (kvSize < contextSize) throw invalidParam('kvSize', 'kvSize must be at least contextSize')
-      const batchSize = options.batchSize ?? 512
-      const threads = options.threads ?? availableParallelism()
+      const { contextSize, parallel, kvSize, batchSize, ubatchSize } = planContext(facts.nCtxTrain, options)
+      const threads = options.threads ?? options.threadShare?.total ?? availableParallelism()
       const ctx = await native.createContext(m, {
         nCtx: kvSize,
         nSeqMax: parallel,
         nBatch: batchSize,
-        nUbatch: options.ubatchSize ?? Math.min(batchSize, 512),
+        nUbatch: ubatchSize,
         threads,
         threadsBatch: options.threadsBatch ?? threads,
         kvUnified: true,
@@ -266,20 +306,7 @@ export class Model {
    * `maxTokens` is refused before it is tokenized.
    */
   async tokenizePrompts(raw: TextRequest['prompt'], param = 'prompt', maxTokens = this.scheduler.options.nCtxSeq): Promise<Int32Array[]> {
-    const list = typeof raw === 'string' || (raw.length > 0 && typeof raw[0] === 'number') ? [raw as string | ArrayLike<number>] : (raw as (string | ArrayLike<number>)[])
-    if (list.length === 0) throw invalidParam(param, `${param} must not be empty`)
-    const nVocab = this.facts.nVocab
-    return Promise.all(list.map(async (p, i) => {
-      if (typeof p === 'string') return this.tokenizeText(p, { maxTokens, param })
-      if (p.length === 0) throw invalidParam(param, `${param}[${i}] is an empty token list`)
-      const tokens = Int32Array.from(p)
-      for (let k = 0; k < tokens.length; k++) {
-        if (!(tokens[k]! >= 0 && tokens[k]! < nVocab) || tokens[k] !== p[k]) {
-          throw new HearthError('invalid_token', `token id ${p[k]} is outside the vocabulary (0..${nVocab - 1})`, param)
-        }
-      }
-      return tokens
-    }))
+    return promptTokenLists(raw, (text) => this.tokenizeText(text, { maxTokens, param }), this.facts.nVocab, param)
   }
 
   async #prepareText(request: TextRequest): Promise<PreparedRequest> {
@@ -419,7 +446,11 @@ export class Model {
         nSeqMax: EMBED_INPUTS_PER_CALL,
         threads: this.#options.threads ?? availableParallelism(),
       })
-      .then((e) => (this.#embedQueue = new EmbeddingQueue(e, { nVocab: this.facts.nVocab, maxQueue: this.#options.maxEmbeddingQueue })))
+      .then((e) => {
+        const used = e.memory()
+        this.#memory = { ...this.#memory, context: this.#memory.context + used.context, compute: this.#memory.compute + used.compute, host: this.#memory.host + used.host - used.hostModel }
+        return (this.#embedQueue = new EmbeddingQueue(e, { nVocab: this.facts.nVocab, maxQueue: this.#options.maxEmbeddingQueue }))
+      })
     return this.#embedder
   }
 
@@ -427,10 +458,37 @@ export class Model {
     return this.scheduler.stats()
   }
 
+  /**
+   * Bytes this model holds as llama.cpp reports them: the weights once, the generation context's KV cache and
+   * compute buffers, and the embedding context's once embed() has made it. `host` is the part in RAM.
+   */
+  memoryUse(): Readonly<NativeMemoryUse> {
+    return this.#memory
+  }
+
+  /** CPU threads the context used for its last step (its share while other models are busy too). */
+  get threads(): number {
+    return this.#threads
+  }
+
+  /** It has requests running or queued (generations or embeddings). */
+  busy(): boolean {
+    const s = this.scheduler.stats()
+    return s.active + s.queued > 0 || (this.#embedQueue?.stats().requests ?? 0) > 0
+  }
+
+  /** Resolves when no generation runs or waits and no embedding is admitted (it may be busy again by the time
+   * its caller runs: check busy()). */
+  async idle(): Promise<void> {
+    await this.scheduler.idle()
+    await this.#embedQueue?.idle()
+  }
+
   /** Waits for running requests to end, then frees the contexts and the weights. */
   async dispose(): Promise<void> {
     if (this.#disposed) return
     this.#disposed = true
+    this.#options.threadShare?.remove(this)
     await this.scheduler.close()
     if (this.#embedder) await (await this.#embedder.catch(() => null))?.close()
     this.#ctx.dispose()

@@ -148,8 +148,27 @@ export interface NativeStepResult {
   sampleUs: number
 }
 
+/** Bytes a context holds as llama.cpp counts them (llama_get_memory_breakdown), summed over buffer types. */
+export interface NativeMemoryUse {
+  /** the weights: the same for every context of one model, so count them once per model */
+  model: number
+  /** the KV cache (or recurrent state) */
+  context: number
+  /** compute buffers */
+  compute: number
+  /** the part of the three in host memory (all of it in a CPU build) */
+  host: number
+  /** the part of the weights in host memory */
+  hostModel: number
+}
+
 export interface NativeContext {
   facts(): NativeContextFacts
+  /** between steps only (context_busy otherwise) */
+  memory(): NativeMemoryUse
+  /** Threads for the next steps, between steps only; each clamped to 1 .. the count the context was created
+   * with. Returns the counts in use: [threads, threadsBatch]. */
+  setThreads(threads: number, threadsBatch: number): [number, number]
   setSampler(seq: number, params: NativeSamplerParams | null, promptTokens?: Int32Array): void
   seqRemove(seq: number, p0?: number, p1?: number): boolean
   seqCopy(src: number, dst: number, p0?: number, p1?: number): void
@@ -173,6 +192,8 @@ export interface NativeEmbedder {
   facts(): { nCtx: number; nSeqMax: number; nEmbd: number; pooling: string }
   /** input i is tokens[offsets[i] .. offsets[i + 1]); resolves to nInputs * nEmbd unit vectors */
   embed(tokens: Int32Array, offsets: Int32Array): Promise<Float32Array>
+  /** not while an embed() is in flight (context_busy) */
+  memory(): NativeMemoryUse
   dispose(): void
 }
 

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "context-worker.h"
 #include "decode-thread.h"
+#include "memory-use.h"
 
 #include "ggml-cpu.h"
 
@@ -220,6 +221,8 @@ Napi::Function Context::define(Napi::Env env) {
         InstanceMethod<&Context::guarded<&Context::seq_range>>("seqRange"),
         InstanceMethod<&Context::guarded<&Context::clear>>("clear"),
         InstanceMethod<&Context::guarded<&Context::step>>("step"),
+        InstanceMethod<&Context::guarded<&Context::memory>>("memory"),
+        InstanceMethod<&Context::guarded<&Context::set_threads>>("setThreads"),
         InstanceMethod<&Context::guarded<&Context::dispose>>("dispose"),
     });
 }
@@ -237,6 +240,8 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
     batch = llama_batch_init(n_batch, 0, 1);
     // persistent pools, as llama-server attaches them: without, ggml makes a new pool for every graph
     const int32_t n_threads = llama_n_threads(ctx), n_threads_batch = llama_n_threads_batch(ctx);
+    n_threads_max       = n_threads;
+    n_threads_batch_max = n_threads_batch;
     ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
     ggml_threadpool_params tpp_batch = ggml_threadpool_params_default(n_threads_batch);
     if (!ggml_threadpool_params_match(&tpp, &tpp_batch)) {
@@ -461,6 +466,34 @@ Napi::Value Context::step(const Napi::CallbackInfo & info) {
         r->done.NonBlockingCall(w);
     });
     return promise;
+}
+
+// memory() -> { model, context, compute, host, hostModel } bytes (memory-use.h); between steps only
+Napi::Value Context::memory(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!check_idle(env)) return env.Undefined();
+    return memory_use_object(env, ctx);
+}
+
+// setThreads(n, nBatch): threads for the next steps (generation, prompt batches), between steps only. Each is
+// clamped to 1 .. the count the context was created with: the persistent pools have that many workers, and an
+// OpenMP team larger than its pool would index past it. Returns the counts now in use as [n, nBatch].
+Napi::Value Context::set_threads(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!check_idle(env)) return env.Undefined();
+    if (!info[0].IsNumber() || !info[1].IsNumber()) {
+        Napi::TypeError::New(env, "setThreads needs two thread counts (generation, prompt batches)").ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    const int32_t want       = info[0].As<Napi::Number>().Int32Value();
+    const int32_t want_batch = info[1].As<Napi::Number>().Int32Value();
+    const int32_t n       = std::max(1, std::min(want, n_threads_max));
+    const int32_t n_batch_threads = std::max(1, std::min(want_batch, n_threads_batch_max));
+    llama_set_n_threads(ctx, n, n_batch_threads);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out[0u] = Napi::Number::New(env, n);
+    out[1u] = Napi::Number::New(env, n_batch_threads);
+    return out;
 }
 
 Napi::Value Context::dispose(const Napi::CallbackInfo & info) {

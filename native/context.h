@@ -45,6 +45,8 @@ class Context : public Napi::ObjectWrap<Context> {
     llama_batch                               batch = {};
     int32_t                                   n_batch = 0;
     int32_t                                   n_seq_max = 0;
+    int32_t                                   n_threads_max = 0;       // the pools' sizes: setThreads never goes past them
+    int32_t                                   n_threads_batch_max = 0;
     bool                                      busy = false;
     struct step_runner;                                 // context.cpp: the decode thread and the way back to JS
     std::unique_ptr<step_runner>              runner;
@@ -70,5 +72,7 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::Value seq_range(const Napi::CallbackInfo & info);
     Napi::Value clear(const Napi::CallbackInfo & info);
     Napi::Value step(const Napi::CallbackInfo & info);
+    Napi::Value memory(const Napi::CallbackInfo & info);
+    Napi::Value set_threads(const Napi::CallbackInfo & info);
     Napi::Value dispose(const Napi::CallbackInfo & info);
 };

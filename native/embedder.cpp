@@ -3,6 +3,7 @@
 #include "addon.h"
 #include "common.h"
 #include "context-worker.h"
+#include "memory-use.h"
 
 #include <cmath>
 #include <cstring>
@@ -59,6 +60,7 @@ Napi::Function Embedder::define(Napi::Env env) {
     return DefineClass(env, "Embedder", {
         InstanceMethod<&Embedder::guarded<&Embedder::facts>>("facts"),
         InstanceMethod<&Embedder::guarded<&Embedder::embed>>("embed"),
+        InstanceMethod<&Embedder::guarded<&Embedder::memory>>("memory"),
         InstanceMethod<&Embedder::guarded<&Embedder::dispose>>("dispose"),
     });
 }
@@ -82,6 +84,14 @@ void Embedder::release() {
     ctx = nullptr;
     model->n_contexts--;
     model.reset();
+}
+
+// memory() -> { model, context, compute, host, hostModel } bytes (memory-use.h); not while an embed() is in flight
+Napi::Value Embedder::memory(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!ctx) return throw_error(env, "context_disposed", "the embedder was disposed");
+    if (busy) return throw_error(env, "context_busy", "an embedding batch is in flight on this embedder");
+    return memory_use_object(env, ctx);
 }
 
 Napi::Value Embedder::facts(const Napi::CallbackInfo & info) {

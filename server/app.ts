@@ -1,9 +1,10 @@
 // The server: node:http (http-server.ts) with the route table, Host/Origin checks, keys, CORS and the request
-// log, and the model loaded in the background (so /health can answer 503 while it loads).
+// log, and the start model loaded in the background (so /health can answer 503 while it loads); other models load
+// on request (server/state.ts, lib/model-registry.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { HearthError } from '../lib/errors.js'
-import { Model } from '../lib/model.js'
+import type { ServedModel } from '../lib/model-registry.js'
 import { bearerMatches, browserRefusal, HostGuard } from './http-guard.js'
 import { createHttpServer } from './http-server.js'
 import { parseJson, readBody, Reply, type HeaderList, type RequestInfo } from './http.js'
@@ -15,9 +16,9 @@ export interface HearthServer {
   /** the port actually bound (useful with port 0) */
   readonly port: number
   readonly url: string
-  /** resolves when the model has loaded; rejects when it cannot */
-  readonly ready: Promise<Model>
-  /** stops listening, lets running requests finish, frees the model */
+  /** resolves when the start model (--model) has loaded; rejects when it cannot */
+  readonly ready: Promise<ServedModel | null>
+  /** stops listening, lets running requests finish, unloads the models */
   close(): Promise<void>
 }
 
@@ -170,7 +171,6 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
       reply.error(auth)
       return reply
     }
-    if (route.generates && state.model) reply.arrived = state.model.scheduler.expectArrival()
     const run = (body: unknown) => route.handler(state, reply, body, params)
     if (!route.body) {
       // most GETs answer synchronously: no promise unless the handler returns one
@@ -199,22 +199,8 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
     },
   })
 
-  const ready = Model.load(config.modelPath, {
-    ...config.modelOptions,
-    onProgress: (p) => {
-      state.loadProgress = p
-      onProgress?.(p)
-    },
-  }).then(
-    (model) => {
-      state.model = model
-      return model
-    },
-    (err: unknown) => {
-      state.loadError = err instanceof HearthError ? err : new HearthError('model_load_failed', String(err))
-      throw state.loadError
-    },
-  )
+  const unsubscribe = onProgress ? state.registry.subscribe((e) => e.kind === 'progress' && onProgress(e.progress)) : () => true
+  const ready = state.start().finally(unsubscribe)
   ready.catch(() => undefined) // reported through /health and the CLI
 
   return new Promise<number>((resolve, reject) => {
@@ -234,7 +220,8 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
           state.draining = true
           // stops accepting and closes idle keep-alive connections; resolves when every connection has closed
           const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-          await ready.then((m) => m.dispose(), () => undefined)
+          await ready.catch(() => undefined)
+          await state.registry.close()
           state.close()
           // connections still open (a slow reader of a finished stream, whose end node still holds) get a moment
           let timer: NodeJS.Timeout | undefined

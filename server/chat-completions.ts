@@ -59,7 +59,8 @@ export function chatUsage(u: Usage) {
 
 export async function chatCompletions(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
-  const model = state.resolveModel(body.model)
+  const request = chatRequest(body, undefined)
+  const model = await state.useModel(reply, body.model, { purpose: 'generate', ttl: body.ttl })
   const names: ParamNames = [
     ['prompt', 'messages'],
     ['max_tokens', body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens'],
@@ -67,7 +68,6 @@ export async function chatCompletions(state: ServerState, reply: Reply, raw: unk
     ['format', 'response_format'],
     ...(body.tools ?? []).map((_, i): [string, string] => [`tools[${i}].parameters`, `tools[${i}].function.parameters`]),
   ]
-  const request = chatRequest(body, undefined)
   // a forced call leaves no content: the role chunk says null, as OpenAI's does before tool calls (an empty string
   // would open an empty text part in clients such as the AI SDK)
   const forcedCall = (request.tools?.length ?? 0) > 0 && request.toolChoice !== 'auto' && request.toolChoice !== 'none'

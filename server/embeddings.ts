@@ -17,11 +17,11 @@ function truncate(v: Float32Array, dims: number): Float32Array {
 
 export async function embeddings(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
-  const model = state.resolveModel(body.model)
   if (Array.isArray(body.input) && body.input.length > MAX_INPUTS) throw invalidParam('input', `input takes at most ${MAX_INPUTS} items`)
   if (body.input === '' || (Array.isArray(body.input) && body.input.some((x) => x === ''))) {
     throw invalidParam('input', 'input must not contain empty strings')
   }
+  const model = await state.useModel(reply, body.model, { purpose: 'embed', ttl: body.ttl })
   const dims = body.dimensions ?? null
   if (dims !== null && (dims < 1 || dims > model.facts.nEmbd)) {
     throw invalidParam('dimensions', `dimensions must be between 1 and ${model.facts.nEmbd}`)

@@ -115,12 +115,12 @@ function responseObject(s: Shape, status: string, output: Item[], r: GenerationR
 
 export async function createResponse(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
-  const model = state.resolveModel(body.model)
   if (typeof body.max_tool_calls === 'number' && body.max_tool_calls < 1) throw invalidParam('max_tool_calls', 'max_tool_calls must be at least 1')
   const { functions, servers } = mcpServers(body.tools, state.mcp !== null)
   const mcpInput = mcpInputItems(body.input as string | Record<string, unknown>[])
   const forcedMcp = mcpToolChoice(body.tool_choice)
   const { request, conversation } = responseRequest(state, { ...body, input: mcpInput.rest, tools: functions, tool_choice: servers.length ? 'auto' : body.tool_choice })
+  const model = await state.useModel(reply, body.model, { purpose: 'generate', ttl: body.ttl })
   const shape: Shape = { id: newId('resp_'), createdAt: Math.floor(Date.now() / 1000), model: model.id, body }
   const logprobs = (body.top_logprobs ?? 0) > 0
   // events wait until the stream opens (after the first turn is admitted, so its refusals are plain HTTP errors)

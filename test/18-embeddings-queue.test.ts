@@ -4,7 +4,7 @@ import { setImmediate, setTimeout } from 'node:timers/promises'
 import t from 'tap'
 import { EmbeddingQueue } from '../lib/embedding-queue.js'
 import { defaultModelPath, native } from '../lib/index.js'
-import type { NativeEmbedder } from '../lib/native.js'
+import type { QueueEmbedder } from '../lib/embedding-queue.js'
 import { loadModel } from './helpers.js'
 import { post, startTestServer } from './server-helpers.js'
 
@@ -15,7 +15,7 @@ interface Call {
 }
 
 /** An embedder whose calls stay open until the test completes them; input → [first token, length, sum]. */
-class FakeEmbedder implements NativeEmbedder {
+class FakeEmbedder implements QueueEmbedder {
   readonly calls: Call[] = []
   disposed = false
   constructor(
