@@ -6,6 +6,7 @@ import { basename, join } from 'node:path'
 import { prepareChat, type ChatRequest } from './chat.js'
 import { PlainOutput } from './chat-output.js'
 import { FALLBACK_CHAT_TEMPLATE, FALLBACK_STOPS, type ChatMessage } from './chat-template.js'
+import { MEDIA_DEFAULTS, type MediaOptions } from './chat-media.js'
 import { EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js'
 import { HearthError, invalidParam, toHearthError } from './errors.js'
 import { Generation, type PreparedRequest } from './generation.js'
@@ -19,6 +20,7 @@ import {
   type NativeModel,
   type NativeModelFacts,
 } from './native.js'
+import { MediaProjector, type MediaSpan } from './media.js'
 import { samplingParams, type SamplingInput, type SamplingParams } from './params.js'
 import { Scheduler, type SchedulerStats } from './scheduler.js'
 import type { Sequence } from './sequence.js'
@@ -59,6 +61,10 @@ export interface ModelOptions {
   onProgress?: (progress: number) => void
   /** decode one token after loading so the first request does not pay for paging the weights in; default true */
   warmup?: boolean
+  /** a multimodal projector (mmproj GGUF) that lets chats carry images (and audio, if it has an audio encoder) */
+  projector?: string
+  /** limits and the remote fetcher for media parts */
+  media?: MediaOptions
 }
 
 export interface TokenizeOptions {
@@ -109,6 +115,9 @@ export class Model {
   readonly #preserving = new Map<string, PieceSource | null>()
   readonly eog: Int32Array
   readonly scheduler: Scheduler
+  /** the multimodal projector, when one was loaded */
+  readonly projector: MediaProjector | null
+  readonly mediaOptions: Readonly<MediaOptions>
   readonly #native: NativeModel
   readonly #ctx: NativeContext
   readonly #options: ModelOptions
@@ -124,8 +133,11 @@ export class Model {
     options: ModelOptions,
     parallel: number,
     contextSize: number,
+    projector: MediaProjector | null,
   ) {
     this.path = path
+    this.projector = projector
+    this.mediaOptions = { ...MEDIA_DEFAULTS, ...options.media }
     this.id = basename(path).replace(/\.gguf$/i, '')
     this.#native = m
     this.#ctx = ctx
@@ -196,7 +208,14 @@ export class Model {
         ctx.dispose()
         throw err
       })
-      const model = new Model(path, m, ctx, templates, options, parallel, contextSize)
+      let projector: MediaProjector | null = null
+      if (options.projector) {
+        projector = await MediaProjector.load(m, options.projector, { threads, maxPixels: options.media?.maxPixels ?? MEDIA_DEFAULTS.maxPixels }).catch((err: unknown) => {
+          ctx.dispose()
+          throw err
+        })
+      }
+      const model = new Model(path, m, ctx, templates, options, parallel, contextSize, projector)
       progress?.(1)
       return model
     } catch (err) {
@@ -239,7 +258,7 @@ export class Model {
     const n = request.n ?? 1
     if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw invalidParam('n', `n must be an integer between 1 and ${MAX_CHOICES}`)
     const prepared = 'messages' in request ? await prepareChat(this, request) : this.#prepareText(request)
-    for (const p of prepared.prompts) this.#checkRequest(p, prepared.params)
+    prepared.prompts.forEach((p, i) => this.#checkRequest(p, prepared.params, prepared.media?.[i]))
     return new Generation(this.scheduler, prepared)
   }
 
@@ -304,14 +323,19 @@ export class Model {
 
   /** A rendered chat prompt as tokens: special-token text parsed, BOS added unless the template already wrote it. */
   chatTokens(text: string): Int32Array {
-    const bosText = this.facts.bos >= 0 ? this.detokenize([this.facts.bos], true) : ''
-    const addBos = this.facts.addBos && !(bosText && text.startsWith(bosText))
+    const bos = this.chatBos(text)
     const tokens = this.#native.tokenize(text, false, true)
-    if (!addBos) return tokens
+    if (bos < 0) return tokens
     const out = new Int32Array(tokens.length + 1)
-    out[0] = this.facts.bos
+    out[0] = bos
     out.set(tokens, 1)
     return out
+  }
+
+  /** The BOS token a rendered chat prompt needs in front, or -1 (the model adds none, or the template wrote it). */
+  chatBos(text: string): number {
+    const bosText = this.facts.bos >= 0 ? this.detokenize([this.facts.bos], true) : ''
+    return this.facts.addBos && !(bosText && text.startsWith(bosText)) ? this.facts.bos : -1
   }
 
   /** A token's bytes with special tokens as their text (what a chat template wrote). */
@@ -344,11 +368,15 @@ export class Model {
   }
 
   /** What must be refused before anything reaches the native side: tokens outside the vocabulary, bad grammars. */
-  #checkRequest(prompt: Int32Array, params: SamplingParams): void {
+  #checkRequest(prompt: Int32Array, params: SamplingParams, media?: readonly MediaSpan[]): void {
     if (!(prompt instanceof Int32Array)) throw invalidParam('prompt', 'prompt tokens must be an Int32Array')
     // the native step would refuse the batch later, where one bad request cannot be told from the others
     const nVocab = this.facts.nVocab
+    let span = 0
     for (let i = 0; i < prompt.length; i++) {
+      // media positions hold pseudo-tokens and are decoded from embeddings
+      while (media && span < media.length && media[span]!.end <= i) span++
+      if (media && span < media.length && i >= media[span]!.start) continue
       const token = prompt[i]!
       if (!(token >= 0 && token < nVocab)) {
         throw new HearthError('invalid_token', `prompt token ${token} at index ${i} is outside the vocabulary (0..${nVocab - 1})`, 'prompt')
@@ -408,6 +436,7 @@ export class Model {
     await this.scheduler.close()
     if (this.#embedder) await (await this.#embedder.catch(() => null))?.close()
     this.#ctx.dispose()
+    this.projector?.dispose()
     this.#native.dispose()
   }
 }

@@ -2,9 +2,10 @@
 // cache (a new request reuses the longest prefix any slot holds), and the pipelined step loop. The parts it is
 // built from can be read and tested alone: `kv-cells.ts` (cell accounting), `batch.ts` (what one step decodes),
 // `sequence.ts` (a request's output as text). A sequence leaves the batch in exactly one place, `#leave()`.
-import { buildBatch, type Batch, type BatchMember } from './batch.js'
+import { buildBatch, spanAt, type Batch, type BatchMember } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
 import { commonPrefix, KvCells } from './kv-cells.js'
+import { clampToSpans, type MediaSpan } from './media.js'
 import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
 import { Sequence, type FinishReason, type TokenInfo } from './sequence.js'
@@ -45,6 +46,8 @@ export interface SubmitOptions {
   pieces?: PieceSource
   /** the chat format's constraints on the output (its grammar, triggers, thinking tags) for the sampler */
   chat?: ChatConstraint
+  /** the prompt's media spans (lib/media.ts), in order; their positions hold pseudo-tokens */
+  media?: readonly MediaSpan[]
 }
 
 /** A chat format's output constraints, as the native sampler takes them. */
@@ -79,12 +82,15 @@ class Running implements BatchMember {
   waitFor: Running | null = null
   waitUpTo = 0
 
-  constructor(seq: Sequence, slot: number, kv: KvCells, budget: number, queuedAt: number) {
+  readonly media: readonly MediaSpan[] | undefined
+
+  constructor(seq: Sequence, slot: number, kv: KvCells, budget: number, queuedAt: number, media: readonly MediaSpan[] | undefined) {
     this.seq = seq
     this.slot = slot
     this.#kv = kv
     this.budget = budget
     this.queuedMs = this.admittedAt - queuedAt
+    this.media = media
   }
 
   get prompt(): Int32Array {
@@ -100,7 +106,14 @@ class Running implements BatchMember {
   }
 
   get waiting(): boolean {
-    return this.waitFor !== null
+    return this.waitFor !== null || this.encoding
+  }
+
+  /** its next prompt positions are a media span whose embeddings are still being encoded */
+  get encoding(): boolean {
+    if (!this.media || !this.prefilling) return false
+    const span = spanAt(this.media, this.booked)
+    return span !== undefined && span.embeddings === null
   }
 }
 
@@ -109,6 +122,7 @@ interface Queued {
   budget: number
   at: number
   chat: ChatConstraint | undefined
+  media: readonly MediaSpan[] | undefined
 }
 
 /** A token booked from a settled step, rendered after the next step has started. */
@@ -209,7 +223,7 @@ export class Scheduler {
       queueMicrotask(() => seq.finish('length', { cachedTokens: 0, queuedMs: 0, admittedAt: performance.now(), firstTokenAt: 0 }))
       return seq
     }
-    const entry: Queued = { seq, budget, at: performance.now(), chat: options.chat }
+    const entry: Queued = { seq, budget, at: performance.now(), chat: options.chat, media: options.media?.length ? options.media : undefined }
     this.#lastSubmit = entry.at
     this.#queue.push(entry)
     if (!this.#stepping) this.#admit()
@@ -303,6 +317,9 @@ export class Scheduler {
       }
     } finally {
       this.#running = false
+      // sequences that only wait for media encodings are woken by the encodings (MediaSpan.encode's callback)
+      const blocked = this.#active.length > 0 && this.#active.every((m) => m.waiting)
+      if (blocked) return
       if (this.#queue.length > 0 || this.#active.length > 0) this.#kick()
       else {
         this.#runCleanups()
@@ -326,7 +343,9 @@ export class Scheduler {
     this.#stepping = true
     let step: Promise<NativeStepResult>
     try {
-      step = this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
+      step = batch.media.length > 0
+        ? this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt, batch.media)
+        : this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
     } catch (err) {
       step = Promise.reject(err)
     }
@@ -345,11 +364,17 @@ export class Scheduler {
   }
 
   #build(): Batch<Running> | null {
+    this.#prepareMedia()
     if (this.#active.length === 0) return null
     // the cells this step could use; reservations guarantee them, idle caches give way (least recently used first)
     let want = 0
-    for (const m of this.#active) want += m.pending >= 0 ? 1 : m.prefilling && !m.waiting ? m.prompt.length - m.booked : 0
-    this.#kv.makeRoom(Math.min(want, this.#opts.nBatch))
+    let cap = this.#opts.nBatch
+    for (const m of this.#active) {
+      want += m.pending >= 0 ? 1 : m.prefilling && !m.waiting ? m.prompt.length - m.booked : 0
+      // a media span is decoded whole, even past the token budget
+      if (m.prefilling && !m.waiting) cap = Math.max(cap, spanAt(m.media, m.booked)?.length ?? 0)
+    }
+    this.#kv.makeRoom(Math.min(want, cap))
     const batch = buildBatch(this.#active, this.#opts.nBatch, this.#kv.nCells - this.#kv.used)
     if (!batch && this.#active.some((m) => !m.waiting)) {
       // nothing fits although something wants to run: cannot happen with reservations, but never spin on it
@@ -358,6 +383,22 @@ export class Scheduler {
       return this.#build()
     }
     return batch
+  }
+
+  /**
+   * Starts encoding the media spans of running prompts that their cells do not already hold (the prompt cache may
+   * have them); a span that failed to encode fails its sequence. An encoding that ends wakes the loop.
+   */
+  #prepareMedia(): void {
+    for (const m of [...this.#active]) {
+      if (!m.media || !m.prefilling || m.waitFor) continue
+      const failed = m.media.find((s) => s.end > m.booked && s.error)
+      if (failed) {
+        this.#end(m, 'error', 'drop-all', failed.error)
+        continue
+      }
+      for (const span of m.media) if (span.start >= m.booked) span.encode(() => this.#kick())
+    }
   }
 
   // ---- admission and the prompt cache ----
@@ -395,16 +436,17 @@ export class Scheduler {
   }
 
   /** How much of `prompt` can come from cells: what a slot holds now, or what a running prefill will hold. */
-  #reuse(prompt: Int32Array): Reuse {
+  #reuse(prompt: Int32Array, media: readonly MediaSpan[] | undefined): Reuse {
     if (!this.#opts.promptCache) return { length: 0, fromSlot: -1, waitFor: null }
     const best = this.#kv.bestPrefix(prompt)
-    // the last prompt token is always decoded again: its logits give the first output token
-    const available = Math.min(best.length, prompt.length - 1)
+    // the last prompt token is always decoded again: its logits give the first output token; cells of part of a
+    // media span are no use (the span is decoded whole)
+    const available = clampToSpans(media, Math.min(best.length, prompt.length - 1))
     let wait: Running | null = null
     let waitLength = 0
     for (const m of this.#active) {
       if (!m.prefilling || m.left) continue
-      const l = Math.min(commonPrefix(m.prompt, prompt), prompt.length - 1)
+      const l = clampToSpans(media, Math.min(commonPrefix(m.prompt, prompt), prompt.length - 1))
       if (l >= available + MIN_SHARED_WAIT && l > m.booked && l > waitLength) {
         wait = m
         waitLength = l
@@ -415,8 +457,8 @@ export class Scheduler {
   }
 
   /** Cells `prompt` needs promised beyond what busy slots already hold, and its reuse. */
-  #need(prompt: Int32Array, budget: number): { cells: number; reuse: Reuse } {
-    const reuse = this.#reuse(prompt)
+  #need(prompt: Int32Array, budget: number, media: readonly MediaSpan[] | undefined): { cells: number; reuse: Reuse } {
+    const reuse = this.#reuse(prompt, media)
     // a prefix adopted from an idle slot becomes held by a busy one: it needs room as much as new cells do
     const adoptedIdle = reuse.fromSlot >= 0 && !this.#kv.isBusy(reuse.fromSlot) ? reuse.length : 0
     return { cells: prompt.length - reuse.length + budget + adoptedIdle, reuse }
@@ -425,7 +467,7 @@ export class Scheduler {
   #place(q: Queued, idle: number[]): boolean {
     const { seq, budget } = q
     const prompt = seq.prompt
-    const { cells, reuse } = this.#need(prompt, budget)
+    const { cells, reuse } = this.#need(prompt, budget, q.media)
     if (!this.#kv.canReserve(cells)) return false
     // the idle slot to use: the longest cached prefix of its own, else the least recently used (idle is LRU-first)
     let target = idle[0]!
@@ -440,14 +482,16 @@ export class Scheduler {
     // first, as it may throw: nothing has changed yet
     const p = seq.params
     const penalized = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0
-    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed, q.chat), penalized ? prompt : undefined)
-    const m = new Running(seq, target, this.#kv, budget, q.at)
+    // media positions hold pseudo-tokens, which are no vocabulary ids: the penalties see the text only
+    const penaltyTokens = penalized ? (q.media ? prompt.filter((t) => t >= 0) : prompt) : undefined
+    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed, q.chat), penaltyTokens)
+    const m = new Running(seq, target, this.#kv, budget, q.at, q.media)
     this.#kv.acquire(target, prompt.length - reuse.length + budget)
     if (reuse.waitFor) {
       m.waitFor = reuse.waitFor
       m.waitUpTo = reuse.length
     } else {
-      m.cachedTokens = this.#adopt(target, prompt)
+      m.cachedTokens = this.#adopt(target, prompt, q.media)
     }
     this.#active.push(m)
     this.#stats.promptTokens += prompt.length
@@ -464,7 +508,7 @@ export class Scheduler {
     let promised = this.#kv.heldByBusy() + this.#kv.reserved
     for (let i = 0; i < this.#queue.length; i++) {
       const q = this.#queue[i]!
-      const cells = this.#need(q.seq.prompt, q.budget).cells
+      const cells = this.#need(q.seq.prompt, q.budget, q.media).cells
       if (free === 0 || promised + cells > this.#opts.nCtx) return { count: this.#queue.length - i, slotFree: free > 0 }
       free--
       promised += cells
@@ -476,14 +520,14 @@ export class Scheduler {
    * Gives `target` the longest prefix of `prompt` that any slot holds: its own cells, or another slot's shared
    * into it. Returns how many prompt tokens need no computing.
    */
-  #adopt(target: number, prompt: Int32Array): number {
+  #adopt(target: number, prompt: Int32Array, media: readonly MediaSpan[] | undefined): number {
     if (!this.#opts.promptCache) {
       this.#kv.truncate(target, 0)
       return 0
     }
     const best = this.#kv.bestPrefix(prompt)
     const own = commonPrefix(this.#kv.tokens(target), prompt)
-    const reuse = Math.min(Math.max(best.length, own), prompt.length - 1)
+    const reuse = clampToSpans(media, Math.min(Math.max(best.length, own), prompt.length - 1))
     if (best.slot >= 0 && best.slot !== target && best.length > own) this.#kv.share(best.slot, target, reuse)
     else this.#kv.truncate(target, reuse)
     return reuse
@@ -496,7 +540,7 @@ export class Scheduler {
       if (!w) continue
       if (!w.left && w.prefilling && w.booked < m.waitUpTo) continue
       m.waitFor = null
-      m.cachedTokens = this.#adopt(m.slot, m.prompt)
+      m.cachedTokens = this.#adopt(m.slot, m.prompt, m.media)
       this.#stats.cachedTokens += m.cachedTokens
     }
   }
@@ -512,6 +556,7 @@ export class Scheduler {
     for (const e of batch.entries) {
       this.#kv.book(e.member.slot, e.tokens)
       e.member.pending = -1
+      e.media?.release()
     }
     const out: Sampled[] = []
     for (const e of batch.entries) {

@@ -69,7 +69,7 @@ export function envelopeConversation(messages: ChatMessage[], tools: Tool[], mus
 }
 
 function textOf(m: ChatMessage): string {
-  return typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('\n')
+  return typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => (p.type === 'text' ? p.text : '')).join('\n')
 }
 
 type State =
