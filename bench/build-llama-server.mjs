@@ -1,15 +1,22 @@
 // Builds llama.cpp's own `llama-server` from the same deps/llama.cpp source and CPU flags as hearth's addon, so
 // the peer benchmark compares the two servers and not two builds of ggml. Plain ESM so it runs before `tsc`.
-//   node bench/build-llama-server.mjs [--force]
-// Output: deps/llama-server-build/bin/llama-server (deps/ is git-ignored). Prints the binary path last.
+//   node bench/build-llama-server.mjs [--force] [--out DIR]
+// Output: bench/llama-server-build/bin/llama-server (git-ignored), or DIR/bin/llama-server. Prints the binary
+// path last. Never inside deps/: in a git worktree deps/ may be a read-only link to another checkout's source.
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join, dirname } from 'node:path'
+import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const source = join(root, 'deps', 'llama.cpp')
-const buildDir = join(root, 'deps', 'llama-server-build')
+const outIndex = process.argv.indexOf('--out')
+const buildDir = outIndex > 0 && process.argv[outIndex + 1] ? resolve(process.argv[outIndex + 1]) : join(root, 'bench', 'llama-server-build')
+const depsDirs = [join(root, 'deps'), ...(existsSync(join(root, 'deps')) ? [realpathSync(join(root, 'deps'))] : [])]
+if (depsDirs.some((d) => !relative(d, buildDir).startsWith('..'))) {
+  console.error(`refusing to build into ${buildDir}: deps/ holds the shared llama.cpp source, build outside it`)
+  process.exit(1)
+}
 const binary = join(buildDir, 'bin', process.platform === 'win32' ? 'llama-server.exe' : 'llama-server')
 // Records which llama.cpp commit the binary came from: mtimes alone miss a checkout of an older commit.
 const stamp = join(buildDir, 'llama-server.commit')

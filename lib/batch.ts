@@ -51,6 +51,13 @@ export function spanAt(spans: readonly MediaSpan[] | undefined, at: number): Med
   return spans?.find((s) => s.start === at)
 }
 
+/** The largest position <= n that does not fall inside a span (a prefix of cells never ends mid-image). */
+export function clampToSpans(spans: readonly MediaSpan[] | undefined, n: number): number {
+  if (!spans) return n
+  for (const s of spans) if (n > s.start && n < s.end) return s.start
+  return n
+}
+
 /** Where the text from `at` ends: the next span's start, or the prompt's end. */
 function textEnd(m: BatchMember, at: number): number {
   const next = m.media?.find((s) => s.start >= at)

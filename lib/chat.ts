@@ -85,13 +85,13 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
     templates.apply({ ...input, messages: toNativeMessages(envelope ? envelopeConversation(messages, tools, mustCall) : messages, marker) })
   let messages = request.messages
   let applied = await render(messages)
-  let prompt = model.chatTokens(applied.prompt)
+  let prompt = await model.chatTokens(applied.prompt)
   while (request.truncateOldest && prompt.length >= model.scheduler.options.nCtxSeq) {
     const shorter = dropOldestTurn(messages)
     if (!shorter) break // only system messages and the last turn are left: the usual context error follows
     messages = shorter
     applied = await render(messages)
-    prompt = model.chatTokens(applied.prompt)
+    prompt = await model.chatTokens(applied.prompt)
   }
   // media: decoded for the conversation as it will be sent, then the prompt is tokenized around it
   let media: MediaSpan[] | undefined

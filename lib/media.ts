@@ -7,6 +7,9 @@
 // shares the cells of its first turn, and a different image differs at its first pseudo-token. The scheduler
 // decodes a span's embeddings (MediaSpan.embeddings) in place of its pseudo-tokens; the embeddings are encoded on
 // a worker thread only when the span's cells are not already cached, while other sequences keep decoding.
+import { randomBytes } from 'node:crypto'
+import { readdir } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { HearthError } from './errors.js'
 import type { NativeBitmap, NativeHandle, NativeMediaChunk, NativeModel, NativeProjector, NativeProjectorFacts } from './native.js'
 import { native } from './native.js'
@@ -107,16 +110,11 @@ export function pseudoTokens(id: string, n: number): Int32Array {
   return out
 }
 
-/** The largest position <= n that does not fall inside a span (a prefix of cells never ends mid-image). */
-export function clampToSpans(spans: readonly MediaSpan[] | undefined, n: number): number {
-  if (!spans) return n
-  for (const s of spans) if (n > s.start && n < s.end) return s.start
-  return n
-}
-
 export interface ProjectorOptions {
-  /** CPU threads of the encoder; default the generation threads */
-  threads?: number
+  /** CPU threads of the encoder */
+  threads: number
+  /** run the encoder on the GPU (GPU builds); default true */
+  gpu?: boolean
   /** largest image in pixels (width x height), checked from its header before it is decoded; default 2^25 */
   maxPixels?: number
 }
@@ -137,16 +135,21 @@ export class MediaProjector {
     this.#maxPixels = maxPixels
   }
 
-  /** Loads `path` for `model`; throws projector_load_failed, or unsupported_projector for M-RoPE projectors. */
-  static async load(model: NativeModel, path: string, options: ProjectorOptions = {}): Promise<MediaProjector> {
+  /** Loads `path` for `model`; throws projector_load_failed (also for M-RoPE and non-causal projectors). */
+  static async load(model: NativeModel, path: string, options: ProjectorOptions): Promise<MediaProjector> {
     // a marker no user text contains by chance: a marker in a message would be taken for a media item
-    const marker = `<__media_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}__>`
-    const p = await native.loadProjector(model, path, { ...(options.threads ? { threads: options.threads } : {}), marker })
+    const marker = `<__media_${randomBytes(9).toString('base64url')}__>`
+    const p = await native.loadProjector(model, path, { threads: options.threads, warmup: true, marker, maxImageTokens: -1, gpu: options.gpu ?? true })
     const projector = new MediaProjector(p, options.maxPixels ?? 2 ** 25)
     if (projector.facts.mrope) {
       p.dispose()
       // the scheduler gives every prompt token its own position; M-RoPE media (Qwen2-VL and later) take fewer
       throw new HearthError('projector_load_failed', `${path} uses M-RoPE positions (Qwen2-VL family), which hearth does not support yet`)
+    }
+    if (projector.facts.nonCausal) {
+      p.dispose()
+      // its embeddings must be decoded with non-causal attention, which the shared decode step does not switch to
+      throw new HearthError('projector_load_failed', `${path} needs non-causal attention over its images (Gemma 3 family), which hearth does not support yet`)
     }
     return projector
   }
@@ -207,4 +210,34 @@ export class MediaProjector {
   dispose(): void {
     this.#native.dispose()
   }
+}
+
+/**
+ * The projector that goes with the model at `modelPath` when none is named, as LM Studio pairs them: an
+ * `mmproj-*.gguf` file in the model's folder. With several, the one whose name after `mmproj-` shares the longest
+ * start with the model's file name; null when there is none or two are equally close (name one with --mmproj).
+ */
+export async function pairedProjector(modelPath: string): Promise<string | null> {
+  let names: string[]
+  try {
+    names = await readdir(dirname(modelPath))
+  } catch {
+    return null
+  }
+  const model = basename(modelPath).toLowerCase()
+  const candidates = names.filter((n) => /^mmproj-.+\.gguf$/i.test(n) && n.toLowerCase() !== model)
+  let best: string | null = null
+  let bestLength = -1
+  let tie = false
+  for (const n of candidates) {
+    const stem = n.slice('mmproj-'.length).toLowerCase()
+    let l = 0
+    while (l < stem.length && l < model.length && stem[l] === model[l]) l++
+    if (l > bestLength) {
+      best = n
+      bestLength = l
+      tie = false
+    } else if (l === bestLength) tie = true
+  }
+  return best && !tie ? join(dirname(modelPath), best) : null
 }

@@ -20,7 +20,7 @@ import {
   type NativeModel,
   type NativeModelFacts,
 } from './native.js'
-import { MediaProjector, type MediaSpan } from './media.js'
+import { MediaProjector, pairedProjector, type MediaSpan } from './media.js'
 import { samplingParams, type SamplingInput, type SamplingParams } from './params.js'
 import { Scheduler, type SchedulerStats } from './scheduler.js'
 import type { Sequence } from './sequence.js'
@@ -61,8 +61,11 @@ export interface ModelOptions {
   onProgress?: (progress: number) => void
   /** decode one token after loading so the first request does not pay for paging the weights in; default true */
   warmup?: boolean
-  /** a multimodal projector (mmproj GGUF) that lets chats carry images (and audio, if it has an audio encoder) */
-  projector?: string
+  /**
+   * a multimodal projector (mmproj GGUF) that lets chats carry images (and audio, if it has an audio encoder);
+   * default an `mmproj-*.gguf` beside the model (lib/media.ts pairedProjector), false for none
+   */
+  projector?: string | false
   /** limits and the remote fetcher for media parts */
   media?: MediaOptions
 }
@@ -91,6 +94,8 @@ export interface TextRequest {
 
 /** Most choices one request may ask for per prompt. */
 export const MAX_CHOICES = 16
+// inputs one native embed call (one llama_decode, one chunk of the embedding queue) takes at most
+const EMBED_INPUTS_PER_CALL = 16
 
 export interface EmbeddingResult {
   vectors: Float32Array[]
@@ -113,6 +118,8 @@ export class Model {
   /** token pieces with special tokens as their text (for preserved tool-call markers) */
   readonly #specialPieces: TokenPieces
   readonly #preserving = new Map<string, PieceSource | null>()
+  /** the longest token's bytes: a text longer than n times this cannot be n tokens or fewer */
+  readonly #maxPieceBytes: number
   readonly eog: Int32Array
   readonly scheduler: Scheduler
   /** the multimodal projector, when one was loaded */
@@ -148,6 +155,7 @@ export class Model {
     this.context = ctx.facts()
     this.pieces = new TokenPieces(m.tokenPieces(false))
     this.#specialPieces = new TokenPieces(m.tokenPieces(true))
+    this.#maxPieceBytes = Math.max(1, this.#specialPieces.longest)
     this.eog = m.eogTokens()
     this.chatTemplates = templates
     this.templateStops = templates.source === FALLBACK_CHAT_TEMPLATE ? FALLBACK_STOPS : []
@@ -209,8 +217,10 @@ export class Model {
         throw err
       })
       let projector: MediaProjector | null = null
-      if (options.projector) {
-        projector = await MediaProjector.load(m, options.projector, { threads, maxPixels: options.media?.maxPixels ?? MEDIA_DEFAULTS.maxPixels }).catch((err: unknown) => {
+      const projectorPath = options.projector === false ? null : (options.projector ?? (await pairedProjector(path)))
+      if (projectorPath) {
+        const projectorOptions = { threads, gpu: (options.gpuLayers ?? -1) !== 0, maxPixels: options.media?.maxPixels ?? MEDIA_DEFAULTS.maxPixels }
+        projector = await MediaProjector.load(m, projectorPath, projectorOptions).catch((err: unknown) => {
           ctx.dispose()
           throw err
         })
@@ -257,21 +267,34 @@ export class Model {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
     const n = request.n ?? 1
     if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw invalidParam('n', `n must be an integer between 1 and ${MAX_CHOICES}`)
-    const prepared = 'messages' in request ? await prepareChat(this, request) : this.#prepareText(request)
+    const prepared = 'messages' in request ? await prepareChat(this, request) : await this.#prepareText(request)
     prepared.prompts.forEach((p, i) => this.#checkRequest(p, prepared.params, prepared.media?.[i]))
     return new Generation(this.scheduler, prepared)
   }
 
   /**
-   * Every prompt form (a text, token ids, or a list of either) as token arrays; texts get BOS as the model wants.
-   * Token ids are checked against the vocabulary. `param` names the input in errors.
+   * A request's text as tokens, off the JS thread (tokenizers are superlinear on some inputs), after refusing text
+   * that cannot fit in `maxTokens` however it tokenizes: no token holds more than the vocabulary's longest piece.
    */
-  tokenizePrompts(raw: TextRequest['prompt'], param = 'prompt'): Int32Array[] {
+  async tokenizeText(text: string, options: TokenizeOptions & { maxTokens: number; param: string }): Promise<Int32Array> {
+    const bytes = Buffer.byteLength(text)
+    if (bytes > options.maxTokens * this.#maxPieceBytes) {
+      throw new HearthError('context_length_exceeded', `${options.param} has ${bytes} bytes, more than ${options.maxTokens} tokens can hold`, options.param)
+    }
+    return this.#native.tokenizeAsync(text, options.addSpecial ?? true, options.parseSpecial ?? false)
+  }
+
+  /**
+   * Every prompt form (a text, token ids, or a list of either) as token arrays; texts get BOS as the model wants.
+   * Token ids are checked against the vocabulary. `param` names the input in errors; a text that cannot fit in
+   * `maxTokens` is refused before it is tokenized.
+   */
+  async tokenizePrompts(raw: TextRequest['prompt'], param = 'prompt', maxTokens = this.scheduler.options.nCtxSeq): Promise<Int32Array[]> {
     const list = typeof raw === 'string' || (raw.length > 0 && typeof raw[0] === 'number') ? [raw as string | ArrayLike<number>] : (raw as (string | ArrayLike<number>)[])
     if (list.length === 0) throw invalidParam(param, `${param} must not be empty`)
     const nVocab = this.facts.nVocab
-    return list.map((p, i) => {
-      if (typeof p === 'string') return this.tokenize(p)
+    return Promise.all(list.map(async (p, i) => {
+      if (typeof p === 'string') return this.tokenizeText(p, { maxTokens, param })
       if (p.length === 0) throw invalidParam(param, `${param}[${i}] is an empty token list`)
       const tokens = Int32Array.from(p)
       for (let k = 0; k < tokens.length; k++) {
@@ -280,11 +303,11 @@ export class Model {
         }
       }
       return tokens
-    })
+    }))
   }
 
-  #prepareText(request: TextRequest): PreparedRequest {
-    const prompts = request.suffix === undefined ? this.tokenizePrompts(request.prompt) : this.#infillPrompts(request.prompt, request.suffix)
+  async #prepareText(request: TextRequest): Promise<PreparedRequest> {
+    const prompts = request.suffix === undefined ? await this.tokenizePrompts(request.prompt) : await this.#infillPrompts(request.prompt, request.suffix)
     return {
       prompts,
       params: samplingParams(request.sampling),
@@ -298,17 +321,18 @@ export class Model {
    * Fill-in-the-middle prompts in llama.cpp's prefix-suffix-middle order: [BOS] <fim_pre> prefix <fim_suf> suffix
    * <fim_mid>, after which the model writes the middle.
    */
-  #infillPrompts(raw: TextRequest['prompt'], suffix: string): Int32Array[] {
+  async #infillPrompts(raw: TextRequest['prompt'], suffix: string): Promise<Int32Array[]> {
     const { fimPre, fimSuf, fimMid, bos, addBos } = this.facts
     if (fimPre < 0 || fimSuf < 0 || fimMid < 0) {
       throw new HearthError('unsupported_parameter', `suffix (fill-in-the-middle) needs a model with FIM tokens; ${this.id} has none`, 'suffix')
     }
-    const after = this.#native.tokenize(suffix, false, false)
+    const maxTokens = this.scheduler.options.nCtxSeq
+    const after = await this.tokenizeText(suffix, { addSpecial: false, maxTokens, param: 'suffix' })
     const list = typeof raw === 'string' || (raw.length > 0 && typeof raw[0] === 'number') ? [raw as string | ArrayLike<number>] : (raw as (string | ArrayLike<number>)[])
-    return list.map((p) => {
-      const before = typeof p === 'string' ? this.#native.tokenize(p, false, false) : this.tokenizePrompts([p])[0]!
+    return Promise.all(list.map(async (p) => {
+      const before = typeof p === 'string' ? await this.tokenizeText(p, { addSpecial: false, maxTokens, param: 'prompt' }) : (await this.tokenizePrompts([p]))[0]!
       return Int32Array.from([...(addBos && bos >= 0 ? [bos] : []), fimPre, ...before, fimSuf, ...after, fimMid])
-    })
+    }))
   }
 
   /** A chat through the model's template (tools, formats and reasoning as `run` takes them). */
@@ -322,9 +346,9 @@ export class Model {
   }
 
   /** A rendered chat prompt as tokens: special-token text parsed, BOS added unless the template already wrote it. */
-  chatTokens(text: string): Int32Array {
+  async chatTokens(text: string): Promise<Int32Array> {
     const bos = this.chatBos(text)
-    const tokens = this.#native.tokenize(text, false, true)
+    const tokens = await this.tokenizeText(text, { addSpecial: false, parseSpecial: true, maxTokens: this.scheduler.options.nCtxSeq, param: 'messages' })
     if (bos < 0) return tokens
     const out = new Int32Array(tokens.length + 1)
     out[0] = bos
@@ -336,6 +360,11 @@ export class Model {
   chatBos(text: string): number {
     const bosText = this.facts.bos >= 0 ? this.detokenize([this.facts.bos], true) : ''
     return this.facts.addBos && !(bosText && text.startsWith(bosText)) ? this.facts.bos : -1
+  }
+
+  /** tokens one embedding input may have */
+  get embeddingContextSize(): number {
+    return this.#options.embeddingContextSize ?? Math.min(this.facts.nCtxTrain, 2048)
   }
 
   /** A token's bytes with special tokens as their text (what a chat template wrote). */
@@ -404,7 +433,8 @@ export class Model {
    */
   async embed(inputs: (string | Int32Array)[], options: { signal?: AbortSignal } = {}): Promise<EmbeddingResult> {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
-    const tokens = inputs.map((x) => (typeof x === 'string' ? this.tokenize(x) : x))
+    const maxTokens = this.embeddingContextSize
+    const tokens = await Promise.all(inputs.map((x, i) => (typeof x === 'string' ? this.tokenizeText(x, { maxTokens, param: `input[${i}]` }) : x)))
     const queue = await this.#getEmbedder()
     const vectors = await queue.submit(tokens, options.signal)
     return { vectors, promptTokens: tokens.reduce((n, t) => n + t.length, 0) }
@@ -418,7 +448,8 @@ export class Model {
   #getEmbedder(): Promise<EmbeddingQueue> {
     this.#embedder ??= native
       .createEmbedder(this.#native, {
-        nCtx: this.#options.embeddingContextSize ?? Math.min(this.facts.nCtxTrain, 2048),
+        nCtx: this.embeddingContextSize,
+        nSeqMax: EMBED_INPUTS_PER_CALL,
         threads: this.#options.threads ?? availableParallelism(),
       })
       .then((e) => (this.#embedQueue = new EmbeddingQueue(e, { nVocab: this.facts.nVocab, maxQueue: this.#options.maxEmbeddingQueue })))

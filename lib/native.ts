@@ -45,6 +45,8 @@ export interface NativeModelFacts {
 export interface NativeModel {
   facts(): NativeModelFacts
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array
+  /** the same on the libuv pool: a request's text (tokenizers are superlinear on some inputs) */
+  tokenizeAsync(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<Int32Array>
   detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): string
   /** every token's bytes: token t is bytes[offsets[t] .. offsets[t + 1]) */
   tokenPieces(special: boolean): { bytes: Uint8Array; offsets: Uint32Array }
@@ -55,15 +57,16 @@ export interface NativeModel {
   dispose(): void
 }
 
+/** Every field is required: hearth's defaults live in lib/model.ts, never in the addon. */
 export interface NativeContextOptions {
-  nCtx?: number
-  nSeqMax?: number
-  nBatch?: number
-  nUbatch?: number
-  threads?: number
-  threadsBatch?: number
-  kvUnified?: boolean
-  flashAttention?: 'auto' | 'on' | 'off'
+  nCtx: number
+  nSeqMax: number
+  nBatch: number
+  nUbatch: number
+  threads: number
+  threadsBatch: number
+  kvUnified: boolean
+  flashAttention: 'auto' | 'on' | 'off'
 }
 
 export interface NativeContextFacts {
@@ -173,13 +176,15 @@ export interface NativeMediaInput {
 
 export interface NativeProjectorOptions {
   /** CPU threads of the encoder */
-  threads?: number
-  /** encode a blank image once at load (true) */
-  warmup?: boolean
-  /** the text in a prompt that stands for one media item (default mtmd's "<__media__>") */
-  marker?: string
-  maxImageTokens?: number
-  gpu?: boolean
+  threads: number
+  /** encode a blank image once at load */
+  warmup: boolean
+  /** the text in a prompt that stands for one media item */
+  marker: string
+  /** most embeddings per image for projectors with dynamic resolution; -1 the projector's own */
+  maxImageTokens: number
+  /** run the encoder on the GPU in a GPU build */
+  gpu: boolean
 }
 
 export interface NativeProjectorFacts {
@@ -232,10 +237,11 @@ export interface NativeProjector {
   dispose(): void
 }
 
+/** nCtx, nSeqMax and threads are required: their defaults live in lib/model.ts. */
 export interface NativeEmbedderOptions {
-  nCtx?: number
-  nSeqMax?: number
-  threads?: number
+  nCtx: number
+  nSeqMax: number
+  threads: number
   pooling?: 'mean' | 'cls' | 'last'
 }
 

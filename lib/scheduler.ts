@@ -1,13 +1,16 @@
 // Continuous batching over one context: admission (first come, first served, with KV reservations), the prompt
 // cache (a new request reuses the longest prefix any slot holds), and the pipelined step loop. The parts it is
-// built from can be read and tested alone: `kv-cells.ts` (cell accounting), `batch.ts` (what one step decodes),
-// `sequence.ts` (a request's output as text). A sequence leaves the batch in exactly one place, `#leave()`.
+// built from can be read and tested alone: `kv-cells.ts` (cell accounting), `prefix-plan.ts` (the prompt cache's
+// decisions), `batch.ts` (what one step decodes), `running.ts` and `sequence.ts` (a request in the batch, and its
+// output as text). A sequence leaves the batch in exactly one place, `#leave()`.
 import { buildBatch, spanAt, type Batch, type BatchMember } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
-import { commonPrefix, KvCells } from './kv-cells.js'
-import { clampToSpans, type MediaSpan } from './media.js'
+import { KvCells } from './kv-cells.js'
+import type { MediaSpan } from './media.js'
 import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
+import { adoptPrefix, cellsNeeded, pickSlot, planReuse, type Reuse } from './prefix-plan.js'
+import { Running } from './running.js'
 import { Sequence, type FinishReason, type TokenInfo } from './sequence.js'
 import type { PieceSource, TokenPieces } from './token-text.js'
 
@@ -61,62 +64,6 @@ export type StepContext = Pick<NativeContext, 'step' | 'setSampler' | 'seqRemove
 const GATHER_QUIET_MS = 1
 const GATHER_MAX_MS = 10
 
-/** A shared prefix shorter than this is recomputed rather than waited for. */
-const MIN_SHARED_WAIT = 16
-
-/** A sequence between admission and leaving the batch. */
-class Running implements BatchMember {
-  readonly seq: Sequence
-  readonly slot: number
-  readonly #kv: KvCells
-  /** tokens it may generate: max tokens, or the room left in its context */
-  readonly budget: number
-  readonly admittedAt = performance.now()
-  readonly queuedMs: number
-  pending = -1
-  /** out of the batch; a token of it in the step in flight is discarded when that settles */
-  left = false
-  firstTokenAt = 0
-  cachedTokens = 0
-  /** an earlier sequence still prefilling the prefix this one shares: wait for its cells instead of computing them */
-  waitFor: Running | null = null
-  waitUpTo = 0
-
-  readonly media: readonly MediaSpan[] | undefined
-
-  constructor(seq: Sequence, slot: number, kv: KvCells, budget: number, queuedAt: number, media: readonly MediaSpan[] | undefined) {
-    this.seq = seq
-    this.slot = slot
-    this.#kv = kv
-    this.budget = budget
-    this.queuedMs = this.admittedAt - queuedAt
-    this.media = media
-  }
-
-  get prompt(): Int32Array {
-    return this.seq.prompt
-  }
-
-  get booked(): number {
-    return this.#kv.length(this.slot)
-  }
-
-  get prefilling(): boolean {
-    return this.pending < 0 && this.seq.tokens.length === 0
-  }
-
-  get waiting(): boolean {
-    return this.waitFor !== null || this.encoding
-  }
-
-  /** its next prompt positions are a media span whose embeddings are still being encoded */
-  get encoding(): boolean {
-    if (!this.media || !this.prefilling) return false
-    const span = spanAt(this.media, this.booked)
-    return span !== undefined && span.embeddings === null
-  }
-}
-
 interface Queued {
   seq: Sequence
   budget: number
@@ -137,14 +84,6 @@ interface Sampled {
 interface StepOutcome {
   batch: Batch<Running>
   result: NativeStepResult | HearthError
-}
-
-/** How much of a prompt can come from cells: a slot's cells now, or a running prefill's once it is done. */
-interface Reuse {
-  length: number
-  /** the slot the cells come from, or -1 */
-  fromSlot: number
-  waitFor: Running | null
 }
 
 /** What happens to a leaving sequence's cells. */
@@ -318,8 +257,7 @@ export class Scheduler {
     } finally {
       this.#running = false
       // sequences that only wait for media encodings are woken by the encodings (MediaSpan.encode's callback)
-      const blocked = this.#active.length > 0 && this.#active.every((m) => m.waiting)
-      if (blocked) return
+      if (this.#active.length > 0 && this.#active.every((m) => m.waiting)) return
       if (this.#queue.length > 0 || this.#active.length > 0) this.#kick()
       else {
         this.#runCleanups()
@@ -343,9 +281,10 @@ export class Scheduler {
     this.#stepping = true
     let step: Promise<NativeStepResult>
     try {
-      step = batch.media.length > 0
-        ? this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt, batch.media)
-        : this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
+      step =
+        batch.media.length > 0
+          ? this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt, batch.media)
+          : this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
     } catch (err) {
       step = Promise.reject(err)
     }
@@ -435,33 +374,10 @@ export class Scheduler {
     this.#kv.dropIdle()
   }
 
-  /** How much of `prompt` can come from cells: what a slot holds now, or what a running prefill will hold. */
-  #reuse(prompt: Int32Array, media: readonly MediaSpan[] | undefined): Reuse {
-    if (!this.#opts.promptCache) return { length: 0, fromSlot: -1, waitFor: null }
-    const best = this.#kv.bestPrefix(prompt)
-    // the last prompt token is always decoded again: its logits give the first output token; cells of part of a
-    // media span are no use (the span is decoded whole)
-    const available = clampToSpans(media, Math.min(best.length, prompt.length - 1))
-    let wait: Running | null = null
-    let waitLength = 0
-    for (const m of this.#active) {
-      if (!m.prefilling || m.left) continue
-      const l = clampToSpans(media, Math.min(commonPrefix(m.prompt, prompt), prompt.length - 1))
-      if (l >= available + MIN_SHARED_WAIT && l > m.booked && l > waitLength) {
-        wait = m
-        waitLength = l
-      }
-    }
-    if (wait) return { length: waitLength, fromSlot: wait.slot, waitFor: wait }
-    return { length: available, fromSlot: best.slot, waitFor: null }
-  }
-
   /** Cells `prompt` needs promised beyond what busy slots already hold, and its reuse. */
-  #need(prompt: Int32Array, budget: number, media: readonly MediaSpan[] | undefined): { cells: number; reuse: Reuse } {
-    const reuse = this.#reuse(prompt, media)
-    // a prefix adopted from an idle slot becomes held by a busy one: it needs room as much as new cells do
-    const adoptedIdle = reuse.fromSlot >= 0 && !this.#kv.isBusy(reuse.fromSlot) ? reuse.length : 0
-    return { cells: prompt.length - reuse.length + budget + adoptedIdle, reuse }
+  #need(prompt: Int32Array, budget: number, media: readonly MediaSpan[] | undefined): { cells: number; reuse: Reuse<Running> } {
+    const reuse = planReuse(this.#kv, this.#active, prompt, this.#opts.promptCache, media)
+    return { cells: cellsNeeded(this.#kv, reuse, prompt, budget), reuse }
   }
 
   #place(q: Queued, idle: number[]): boolean {
@@ -469,16 +385,7 @@ export class Scheduler {
     const prompt = seq.prompt
     const { cells, reuse } = this.#need(prompt, budget, q.media)
     if (!this.#kv.canReserve(cells)) return false
-    // the idle slot to use: the longest cached prefix of its own, else the least recently used (idle is LRU-first)
-    let target = idle[0]!
-    let targetLength = -1
-    for (const s of idle) {
-      const l = this.#opts.promptCache ? commonPrefix(this.#kv.tokens(s), prompt) : 0
-      if (l > targetLength) {
-        target = s
-        targetLength = l
-      }
-    }
+    const target = pickSlot(this.#kv, idle, prompt, this.#opts.promptCache)
     // first, as it may throw: nothing has changed yet
     const p = seq.params
     const penalized = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0
@@ -491,7 +398,7 @@ export class Scheduler {
       m.waitFor = reuse.waitFor
       m.waitUpTo = reuse.length
     } else {
-      m.cachedTokens = this.#adopt(target, prompt, q.media)
+      m.cachedTokens = adoptPrefix(this.#kv, target, prompt, this.#opts.promptCache, q.media)
     }
     this.#active.push(m)
     this.#stats.promptTokens += prompt.length
@@ -516,23 +423,6 @@ export class Scheduler {
     return { count: 0, slotFree: free > 0 }
   }
 
-  /**
-   * Gives `target` the longest prefix of `prompt` that any slot holds: its own cells, or another slot's shared
-   * into it. Returns how many prompt tokens need no computing.
-   */
-  #adopt(target: number, prompt: Int32Array, media: readonly MediaSpan[] | undefined): number {
-    if (!this.#opts.promptCache) {
-      this.#kv.truncate(target, 0)
-      return 0
-    }
-    const best = this.#kv.bestPrefix(prompt)
-    const own = commonPrefix(this.#kv.tokens(target), prompt)
-    const reuse = clampToSpans(media, Math.min(Math.max(best.length, own), prompt.length - 1))
-    if (best.slot >= 0 && best.slot !== target && best.length > own) this.#kv.share(best.slot, target, reuse)
-    else this.#kv.truncate(target, reuse)
-    return reuse
-  }
-
   // waiting sequences whose prefix is ready (or whose source went away) take the shared cells now
   #resolveWaits(): void {
     for (const m of this.#active) {
@@ -540,7 +430,7 @@ export class Scheduler {
       if (!w) continue
       if (!w.left && w.prefilling && w.booked < m.waitUpTo) continue
       m.waitFor = null
-      m.cachedTokens = this.#adopt(m.slot, m.prompt, m.media)
+      m.cachedTokens = adoptPrefix(this.#kv, m.slot, m.prompt, this.#opts.promptCache, m.media)
       this.#stats.cachedTokens += m.cachedTokens
     }
   }

@@ -95,6 +95,34 @@ bool opt_bool(const Napi::Object & o, const char * key, bool def) {
     return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
 }
 
+double required_fields::num(const char * key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsNumber()) return v.As<Napi::Number>().DoubleValue();
+    if (missing.empty()) missing = key;
+    return 0;
+}
+
+int32_t required_fields::int32(const char * key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsNumber()) return v.As<Napi::Number>().Int32Value();
+    if (missing.empty()) missing = key;
+    return 0;
+}
+
+bool required_fields::flag(const char * key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsBoolean()) return v.As<Napi::Boolean>().Value();
+    if (missing.empty()) missing = key;
+    return false;
+}
+
+std::string required_fields::str(const char * key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+    if (missing.empty()) missing = key;
+    return "";
+}
+
 std::string opt_str(const Napi::Object & o, const char * key, const std::string & def) {
     Napi::Value v = o.Get(key);
     return v.IsString() ? v.As<Napi::String>().Utf8Value() : def;

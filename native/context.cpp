@@ -23,23 +23,26 @@ static const char * decode_error_code(int32_t rc) {
     }
 }
 
-static llama_context_params context_params_from(const Napi::Object & o, int32_t n_ctx_train) {
+// Every size and thread count comes from lib/model.ts, which owns their defaults; `missing` names the first absent.
+static llama_context_params context_params_from(const Napi::Object & o, std::string & missing) {
+    required_fields r{o, {}};
     llama_context_params p = llama_context_default_params();
-    p.n_ctx           = (uint32_t) opt_int(o, "nCtx", std::min(n_ctx_train, 4096));
-    p.n_seq_max       = (uint32_t) opt_int(o, "nSeqMax", 1);
-    p.n_batch         = (uint32_t) opt_int(o, "nBatch", 512);
-    p.n_ubatch        = (uint32_t) opt_int(o, "nUbatch", std::min<int32_t>(p.n_batch, 512));
-    p.n_threads       = opt_int(o, "threads", p.n_threads);
-    p.n_threads_batch = opt_int(o, "threadsBatch", p.n_threads);
-    p.kv_unified      = opt_bool(o, "kvUnified", true);
+    p.n_ctx           = (uint32_t) r.int32("nCtx");
+    p.n_seq_max       = (uint32_t) r.int32("nSeqMax");
+    p.n_batch         = (uint32_t) r.int32("nBatch");
+    p.n_ubatch        = (uint32_t) r.int32("nUbatch");
+    p.n_threads       = r.int32("threads");
+    p.n_threads_batch = r.int32("threadsBatch");
+    p.kv_unified      = r.flag("kvUnified");
     // a step samples at most one position per sequence, and llama.cpp sizes the graph's output buffer by
     // this: the default (n_batch outputs) reserves vocab x n_batch floats of logits (a 300 MB compute
     // buffer instead of 38 MB for a 150k vocabulary); llama-server reserves one output per slot the same way
     p.n_outputs_max         = p.n_seq_max;
     p.n_outputs_max_per_seq = 1;
     p.no_perf         = true;
-    std::string fa = opt_str(o, "flashAttention", "auto");
+    std::string fa = r.str("flashAttention");
     p.flash_attn_type = fa == "on" ? LLAMA_FLASH_ATTN_TYPE_ENABLED : fa == "off" ? LLAMA_FLASH_ATTN_TYPE_DISABLED : LLAMA_FLASH_ATTN_TYPE_AUTO;
+    missing = r.missing;
     return p;
 }
 
@@ -208,7 +211,9 @@ Napi::Value Context::create_impl(const Napi::CallbackInfo & info) {
     Model * m = Model::Unwrap(model_obj);
     if (!m->check_alive(env)) return env.Undefined();
     Napi::Object opts = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-    llama_context_params params = context_params_from(opts, llama_model_n_ctx_train(m->model));
+    std::string missing;
+    llama_context_params params = context_params_from(opts, missing);
+    if (!missing.empty()) return throw_error(env, "invalid_options", "createContext needs " + missing);
     if (params.n_seq_max < 1 || params.n_seq_max > llama_max_parallel_sequences()) {
         return throw_error(env, "invalid_options", "nSeqMax must be between 1 and " + std::to_string(llama_max_parallel_sequences()));
     }
@@ -329,19 +334,22 @@ Napi::Value Context::set_sampler(const Napi::CallbackInfo & info) {
         return env.Undefined();
     }
     Napi::Object o = info[1].As<Napi::Object>();
+    // every number comes from lib/params.ts (toNativeSampler), which owns the defaults
+    required_fields r{o, {}};
     sampler_params p;
-    p.temperature       = (float) opt_num(o, "temperature", p.temperature);
-    p.top_k             = opt_int(o, "topK", p.top_k);
-    p.top_p             = (float) opt_num(o, "topP", p.top_p);
-    p.min_p             = (float) opt_num(o, "minP", p.min_p);
-    p.repeat_penalty    = (float) opt_num(o, "repeatPenalty", p.repeat_penalty);
-    p.repeat_last_n     = opt_int(o, "repeatLastN", p.repeat_last_n);
-    p.presence_penalty  = (float) opt_num(o, "presencePenalty", p.presence_penalty);
-    p.frequency_penalty = (float) opt_num(o, "frequencyPenalty", p.frequency_penalty);
-    Napi::Value seed = o.Get("seed");
-    if (seed.IsNumber()) p.seed = (uint32_t) seed.As<Napi::Number>().Int64Value(); // modulo 2^32; a double cast would be UB
-    p.logprobs          = opt_bool(o, "logprobs", false);
-    p.n_top_logprobs    = std::max(0, std::min(opt_int(o, "topLogprobs", 0), 20));
+    p.temperature       = (float) r.num("temperature");
+    p.top_k             = r.int32("topK");
+    p.top_p             = (float) r.num("topP");
+    p.min_p             = (float) r.num("minP");
+    p.repeat_penalty    = (float) r.num("repeatPenalty");
+    p.repeat_last_n     = r.int32("repeatLastN");
+    p.presence_penalty  = (float) r.num("presencePenalty");
+    p.frequency_penalty = (float) r.num("frequencyPenalty");
+    r.num("seed");
+    if (r.missing.empty()) p.seed = (uint32_t) o.Get("seed").As<Napi::Number>().Int64Value(); // modulo 2^32; a double cast would be UB
+    p.logprobs          = r.flag("logprobs");
+    p.n_top_logprobs    = std::max(0, std::min(r.int32("topLogprobs"), 20));
+    if (!r.missing.empty()) return throw_error(env, "invalid_parameter", "setSampler needs " + r.missing);
     p.grammar           = opt_str(o, "grammar", "");
     Napi::Value bias = o.Get("logitBias");
     if (bias.IsTypedArray()) {

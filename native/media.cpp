@@ -105,13 +105,16 @@ Napi::Value Projector::load_impl(const Napi::CallbackInfo & info) {
     Model * m = Model::Unwrap(model_obj);
     if (!m->check_alive(env)) return env.Undefined();
     Napi::Object opts = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
+    // every option comes from lib/media.ts, which owns their defaults
+    required_fields r{opts, {}};
     mtmd_context_params p = mtmd_context_params_default();
     p.print_timings    = false;
-    p.n_threads        = std::max(1, opt_int(opts, "threads", p.n_threads));
-    p.warmup           = opt_bool(opts, "warmup", true);
-    p.image_max_tokens = opt_int(opts, "maxImageTokens", p.image_max_tokens);
-    p.use_gpu          = opt_bool(opts, "gpu", p.use_gpu);
-    std::string marker = opt_str(opts, "marker", mtmd_default_marker());
+    p.n_threads        = std::max(1, r.int32("threads"));
+    p.warmup           = r.flag("warmup");
+    p.image_max_tokens = r.int32("maxImageTokens");
+    p.use_gpu          = r.flag("gpu");
+    std::string marker = r.str("marker");
+    if (!r.missing.empty()) return throw_error(env, "invalid_options", "loadProjector needs " + r.missing);
     auto * worker = new load_projector_worker(env, m->handle, info[1].As<Napi::String>().Utf8Value(), p, marker);
     Napi::Promise promise = worker->promise();
     worker->Queue();

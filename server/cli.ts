@@ -25,6 +25,13 @@ Options (environment variable in brackets):
   --gpu-layers N       layers offloaded in a GPU build; default all           [HEARTH_GPU_LAYERS]
   --max-queue N        requests that may wait for a slot; default 64         [HEARTH_MAX_QUEUE]
   --no-prompt-cache    do not reuse KV cells across requests                  [HEARTH_PROMPT_CACHE=0]
+  --mmproj FILE        multimodal projector (images, audio) for the model;
+                       default an mmproj-*.gguf beside the model              [HEARTH_MMPROJ]
+  --no-mmproj          load no projector, even one beside the model           [HEARTH_MMPROJ=0]
+  --max-media-per-request N
+                       images and audio clips in one request; default 8       [HEARTH_MAX_MEDIA_PER_REQUEST]
+  --max-media-bytes BYTES
+                       largest image or audio file; default 20971520          [HEARTH_MAX_MEDIA_BYTES]
   --chat-template-file FILE
                        Jinja chat template to use instead of the model's      [HEARTH_CHAT_TEMPLATE_FILE]
   --api-key KEY        require "Authorization: Bearer KEY" on /v1 routes      [HEARTH_API_KEY]
@@ -83,6 +90,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'max-queue': { type: 'string' },
       'no-prompt-cache': { type: 'boolean' },
       'chat-template-file': { type: 'string' },
+      mmproj: { type: 'string' },
+      'no-mmproj': { type: 'boolean' },
+      'max-media-per-request': { type: 'string' },
+      'max-media-bytes': { type: 'string' },
       'api-key': { type: 'string' },
       cors: { type: 'string' },
       'allowed-hosts': { type: 'string' },
@@ -110,6 +121,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   set('maxQueue', intOption('max-queue', pick(values['max-queue'], 'HEARTH_MAX_QUEUE'), 0))
   set('maxEmbeddingQueue', intOption('embeddings-queue', pick(values['embeddings-queue'], 'HEARTH_EMBEDDINGS_QUEUE'), 1))
   if (values['no-prompt-cache'] || env.HEARTH_PROMPT_CACHE === '0') modelOptions.promptCache = false
+  const mmproj = pick(values.mmproj, 'HEARTH_MMPROJ')
+  if (values['no-mmproj'] || mmproj === '0') modelOptions.projector = false
+  else if (mmproj) modelOptions.projector = mmproj
+  const maxPerRequest = intOption('max-media-per-request', pick(values['max-media-per-request'], 'HEARTH_MAX_MEDIA_PER_REQUEST'), 0)
+  const maxBytes = intOption('max-media-bytes', pick(values['max-media-bytes'], 'HEARTH_MAX_MEDIA_BYTES'), 1)
+  if (maxPerRequest !== undefined || maxBytes !== undefined) {
+    modelOptions.media = { ...(maxPerRequest !== undefined ? { maxPerRequest } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}) }
+  }
   const templateFile = pick(values['chat-template-file'], 'HEARTH_CHAT_TEMPLATE_FILE')
   if (templateFile) {
     try {

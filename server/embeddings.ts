@@ -26,7 +26,7 @@ export async function embeddings(state: ServerState, reply: Reply, raw: unknown)
   if (dims !== null && (dims < 1 || dims > model.facts.nEmbd)) {
     throw invalidParam('dimensions', `dimensions must be between 1 and ${model.facts.nEmbd}`)
   }
-  const inputs = model.tokenizePrompts(body.input, 'input')
+  const inputs = await model.tokenizePrompts(body.input, 'input', model.embeddingContextSize)
   // a client that goes away drops its request from the embedding queue: its remaining chunks never run
   const gone = new AbortController()
   reply.onAbort(() => gone.abort())

@@ -24,12 +24,25 @@ export function metrics(state: ServerState, reply: Reply): void {
 }
 
 function modelObject(state: ServerState, m: Model) {
-  return { id: m.id, object: 'model', created: state.startedAt, owned_by: 'hearth' }
+  return { id: m.id, object: 'model', created: state.startedAt, owned_by: 'hearth', ...mediaCapabilities(m) }
 }
 
+/** What media the model reads (hearth's own field, which OpenAI clients ignore): present only with a projector. */
+function mediaCapabilities(m: Model): { capabilities?: string[] } {
+  const f = m.projector?.facts
+  if (!f) return {}
+  return { capabilities: [...(f.vision ? ['vision'] : []), ...(f.audio ? ['audio'] : [])] }
+}
+
+// the list of a loaded model never changes: its JSON is made once
+const listBodies = new WeakMap<Model, string>()
+
 export function listModels(state: ServerState, reply: Reply): void {
-  if (state.model) {
-    reply.json(200, { object: 'list', data: [modelObject(state, state.model)] })
+  const m = state.model
+  if (m) {
+    let body = listBodies.get(m)
+    if (body === undefined) listBodies.set(m, (body = JSON.stringify({ object: 'list', data: [modelObject(state, m)] })))
+    reply.send(200, body, 'application/json')
     return
   }
   // while it loads, the model is listed with its progress (hearth's own fields, which OpenAI clients ignore)

@@ -36,7 +36,8 @@ export interface Gauges {
 }
 
 export class Metrics {
-  readonly #requests = new Map<string, number>()
+  /** route -> status -> count */
+  readonly #requests = new Map<string, Map<number, number>>()
   promptTokens = 0
   cachedTokens = 0
   generatedTokens = 0
@@ -44,8 +45,9 @@ export class Metrics {
   readonly tokenGap = new Histogram([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
 
   request(route: string, status: number): void {
-    const key = `route="${route}",status="${status}"`
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1)
+    let byStatus = this.#requests.get(route)
+    if (!byStatus) this.#requests.set(route, (byStatus = new Map()))
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1)
   }
 
   render(g: Gauges): string {
@@ -53,7 +55,9 @@ export class Metrics {
     const counter = (name: string, help: string, v: number) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${v}`)
     const gauge = (name: string, help: string, v: number) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${v}`)
     out.push('# HELP hearth_requests_total HTTP requests by route and status', '# TYPE hearth_requests_total counter')
-    for (const [labels, v] of this.#requests) out.push(`hearth_requests_total{${labels}} ${v}`)
+    for (const [route, byStatus] of this.#requests) {
+      for (const [status, v] of byStatus) out.push(`hearth_requests_total{route="${route}",status="${status}"} ${v}`)
+    }
     counter('hearth_prompt_tokens_total', 'prompt tokens received', this.promptTokens)
     counter('hearth_prompt_cached_tokens_total', 'prompt tokens served from the prompt cache', this.cachedTokens)
     counter('hearth_generated_tokens_total', 'tokens generated', this.generatedTokens)

@@ -190,7 +190,7 @@ for (const family of FAMILIES) {
     const { tools: given, ...rest } = family.options
     const tools = given?.map((x) => ({ name: x.name, description: x.description ?? '', parameters: JSON.stringify(x.parameters) }))
     const rendered = (await model.chatTemplates.apply({ messages: toNativeMessages(family.messages), ...rest, ...(tools ? { tools } : {}) })).prompt
-    const prompt = model.chatTokens(rendered)
+    const prompt = await model.chatTokens(rendered)
     // llama.cpp's chat layer leaves a leading BOS out of the rendered text when the tokenizer adds it
     const text = (family.addBos ? family.bos : '') + rendered
     t.equal(model.detokenize(prompt, true), text, 'the prompt tokens render back to the template output')

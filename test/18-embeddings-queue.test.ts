@@ -197,8 +197,8 @@ t.test('over the real model', async (t) => {
 
   t.test('vectors equal those of one unchunked native call', async (t) => {
     const m = await native.loadModel(defaultModelPath, {})
-    const reference = await native.createEmbedder(m, { nCtx: 256, threads: 1 })
-    const chunked = await native.createEmbedder(m, { nCtx: 256, threads: 1 })
+    const reference = await native.createEmbedder(m, { nCtx: 256, nSeqMax: 16, threads: 1 })
+    const chunked = await native.createEmbedder(m, { nCtx: 256, nSeqMax: 16, threads: 1 })
     const q = new EmbeddingQueue(chunked, { nVocab: m.facts().nVocab })
     t.teardown(async () => {
       reference.dispose()
@@ -244,7 +244,8 @@ t.test('over the real model', async (t) => {
     const needed = model.embeddingStats().chunks - start
     start += needed
     const ac = new AbortController()
-    const dropped = model.embed(big, { signal: ac.signal })
+    // given as tokens, it is queued at once; the text below is tokenized on a worker first, so it arrives after
+    const dropped = model.embed(big.map((text) => model.tokenize(text)), { signal: ac.signal })
     // chunk 1 is the big request's alone, chunk 2 shares the big request's turn with this one; when it resolves,
     // chunk 3 (the big request's) is already in flight
     await model.embed(['Elizabeth'])

@@ -30,7 +30,7 @@ export const OPTION_HELP = `Options shared by every scenario:
   --model PATH          serve this GGUF file instead of the benchmark model
   --model-shape S       qwen2.5-0.5b | llama-3.2-1b (default qwen2.5-0.5b)
   --model-type T        f16 | q8_0 | q4_0 (default q8_0)
-  --llama-server PATH   llama-server binary (default deps/llama-server-build/bin/llama-server)
+  --llama-server PATH   llama-server binary (default bench/llama-server-build/bin/llama-server)
   --out DIR             where result JSON goes (default bench/results)
   --prompt-tokens N, --gen-tokens N, --levels 1,4,16,64   scenario overrides
   --no-bandwidth        single-stream: skip the memory bandwidth measurement`

@@ -3,11 +3,11 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { machineInfo } from './machine.js'
-import { repoRoot } from './paths.js'
+import { llamaServerBuildDir } from './paths.js'
 import { formatNumber, HEADER, metricRows, type ScenarioResult } from './result.js'
 
 function peerCommit(): string {
-  const stamp = join(repoRoot, 'deps', 'llama-server-build', 'llama-server.commit')
+  const stamp = join(llamaServerBuildDir, 'llama-server.commit')
   return existsSync(stamp) ? readFileSync(stamp, 'utf8').trim().slice(0, 10) : 'unknown'
 }
 
