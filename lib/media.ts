@@ -90,9 +90,13 @@ export class MediaSpan {
     )
   }
 
-  /** The embeddings were decoded into the cells: their memory can go. */
+  /**
+   * The embeddings were decoded into the cells: their memory can go. Another sequence of the same prompt that
+   * cannot take those cells (n > 1 without the prompt cache) encodes it again.
+   */
   release(): void {
     this.#embeddings = null
+    this.#encoding = null
   }
 }
 

@@ -34,16 +34,16 @@ static std::shared_ptr<T> read_external(const Napi::Value & v, const napi_type_t
 
 // ---- loading ----
 
-class load_projector_worker : public Napi::AsyncWorker {
+class media_load_projector_worker : public Napi::AsyncWorker {
   public:
-    load_projector_worker(Napi::Env env, std::shared_ptr<model_handle> model, std::string path, mtmd_context_params params,
+    media_load_projector_worker(Napi::Env env, std::shared_ptr<model_handle> model, std::string path, mtmd_context_params params,
                           std::string marker)
         : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)), model(std::move(model)), path(std::move(path)),
           params(params), marker(std::move(marker)) {
         this->model->n_contexts++; // counted from now so the model cannot be disposed under the worker
     }
 
-    ~load_projector_worker() override {
+    ~media_load_projector_worker() override {
         if (ctx) mtmd_free(ctx);
     }
 
@@ -115,7 +115,7 @@ Napi::Value Projector::load_impl(const Napi::CallbackInfo & info) {
     p.use_gpu          = r.flag("gpu");
     std::string marker = r.str("marker");
     if (!r.missing.empty()) return throw_error(env, "invalid_options", "loadProjector needs " + r.missing);
-    auto * worker = new load_projector_worker(env, m->handle, info[1].As<Napi::String>().Utf8Value(), p, marker);
+    auto * worker = new media_load_projector_worker(env, m->handle, info[1].As<Napi::String>().Utf8Value(), p, marker);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -179,9 +179,9 @@ Napi::Value Projector::dispose(const Napi::CallbackInfo & info) {
 
 // ---- decode: file bytes to a bitmap ----
 
-class decode_worker : public Napi::AsyncWorker {
+class media_decode_worker : public Napi::AsyncWorker {
   public:
-    decode_worker(Napi::Env env, std::shared_ptr<projector_handle> p, std::vector<uint8_t> bytes, double max_pixels)
+    media_decode_worker(Napi::Env env, std::shared_ptr<projector_handle> p, std::vector<uint8_t> bytes, double max_pixels)
         : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)), projector(std::move(p)), bytes(std::move(bytes)),
           max_pixels(max_pixels) {}
 
@@ -254,7 +254,7 @@ Napi::Value Projector::decode(const Napi::CallbackInfo & info) {
     }
     double max_pixels = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 64.0 * 1024 * 1024;
     std::vector<uint8_t> bytes(a.Data(), a.Data() + a.ElementLength());
-    auto * worker = new decode_worker(env, handle, std::move(bytes), max_pixels);
+    auto * worker = new media_decode_worker(env, handle, std::move(bytes), max_pixels);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -262,9 +262,9 @@ Napi::Value Projector::decode(const Napi::CallbackInfo & info) {
 
 // ---- tokenize: a prompt with markers and its bitmaps to chunks ----
 
-class tokenize_worker : public Napi::AsyncWorker {
+class media_tokenize_worker : public Napi::AsyncWorker {
   public:
-    tokenize_worker(Napi::Env env, std::shared_ptr<projector_handle> p, std::string text, bool parse_special,
+    media_tokenize_worker(Napi::Env env, std::shared_ptr<projector_handle> p, std::string text, bool parse_special,
                     std::vector<std::shared_ptr<media_bitmap>> bitmaps)
         : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)), projector(std::move(p)), text(std::move(text)),
           parse_special(parse_special), bitmaps(std::move(bitmaps)), chunks(mtmd_input_chunks_init()) {}
@@ -353,7 +353,7 @@ Napi::Value Projector::tokenize(const Napi::CallbackInfo & info) {
         bitmaps.push_back(std::move(b));
     }
     bool parse_special = info[2].IsBoolean() ? info[2].As<Napi::Boolean>().Value() : true;
-    auto * worker = new tokenize_worker(env, handle, info[0].As<Napi::String>().Utf8Value(), parse_special, std::move(bitmaps));
+    auto * worker = new media_tokenize_worker(env, handle, info[0].As<Napi::String>().Utf8Value(), parse_special, std::move(bitmaps));
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -361,9 +361,9 @@ Napi::Value Projector::tokenize(const Napi::CallbackInfo & info) {
 
 // ---- encode: a media chunk to embeddings ----
 
-class encode_worker : public Napi::AsyncWorker {
+class media_encode_worker : public Napi::AsyncWorker {
   public:
-    encode_worker(Napi::Env env, std::shared_ptr<media_chunk> c)
+    media_encode_worker(Napi::Env env, std::shared_ptr<media_chunk> c)
         : Napi::AsyncWorker(env), deferred(Napi::Promise::Deferred::New(env)), chunk(std::move(c)) {}
 
     Napi::Promise promise() { return deferred.Promise(); }
@@ -420,7 +420,7 @@ Napi::Value Projector::encode(const Napi::CallbackInfo & info) {
         Napi::TypeError::New(env, "encode needs a media chunk handle from tokenize()").ThrowAsJavaScriptException();
         return env.Undefined();
     }
-    auto * worker = new encode_worker(env, std::move(c));
+    auto * worker = new media_encode_worker(env, std::move(c));
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;

@@ -74,6 +74,7 @@ t.test('images on the vision pair', async (t) => {
   t.test('an image is part of the prompt: counted in usage, and it changes the first token', async (t) => {
     const text = await first([{ type: 'text', text: 'What is in this picture?' }, { type: 'text', text: 'Answer briefly.' }])
     const a = await first(withImage(dataUrl(PNG_A, 'image/png')))
+    const again = await first(withImage(dataUrl(PNG_A, 'image/png')))
     const b = await first(withImage(dataUrl(PNG_B, 'image/png')))
     const jpeg = await first(withImage(dataUrl(JPEG, 'image/jpeg')))
     // the projector gives 16 embeddings per image; the text around them is the same
@@ -83,10 +84,12 @@ t.test('images on the vision pair', async (t) => {
     t.not(a.lp.logprob, b.lp.logprob, 'two images give different first-token log-probabilities')
     t.not(a.lp.logprob, jpeg.lp.logprob)
     t.not(a.lp.logprob, text.lp.logprob)
-    const again = await first(withImage(dataUrl(PNG_A, 'image/png')))
     t.equal(again.lp.token, a.lp.token, 'the same image gives the same output')
     t.equal(again.lp.logprob, a.lp.logprob)
     t.equal(again.r.usage!.prompt_tokens_details?.cached_tokens, again.r.usage!.prompt_tokens - 1, 'the same image again comes from the prompt cache')
+    // another image shares only the text before it: a cached prefix stops where the images differ
+    const bCached = b.r.usage!.prompt_tokens_details?.cached_tokens ?? 0
+    t.ok(bCached > 0 && bCached <= b.r.usage!.prompt_tokens - 16 - 3, `${bCached} cached tokens: the text before the image`)
   })
 
   t.test('a second turn that resends the image reuses its cells', async (t) => {
