@@ -88,7 +88,16 @@ export function mediaParts(messages: ChatMessage[]): { part: MediaPart; param: s
   messages.forEach((m, i) => {
     if (!Array.isArray(m?.content)) return
     m.content.forEach((p, j) => {
-      if (p.type !== 'text') out.push({ part: p, param: p.param ?? `messages[${i}].content[${j}]` })
+      const at = `messages[${i}].content[${j}]`
+      // library callers come in here too: a part must be one of the union's shapes
+      const ok =
+        p?.type === 'text'
+          ? typeof p.text === 'string'
+          : p?.type === 'image'
+            ? ('data' in p && p.data instanceof Uint8Array) || ('url' in p && typeof p.url === 'string')
+            : p?.type === 'audio' && p.data instanceof Uint8Array && (p.format === 'wav' || p.format === 'mp3')
+      if (!ok) throw invalidParam(`${at}.type`, `${at} must be {type: "text", text}, {type: "image", data | url} or {type: "audio", data, format}`)
+      if (p.type !== 'text') out.push({ part: p, param: p.param ?? at })
     })
   })
   return out
