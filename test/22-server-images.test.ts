@@ -46,6 +46,28 @@ function png(w: number, h: number, rgb: (x: number, y: number) => [number, numbe
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])
 }
 
+/** A w x h 24-bit BMP whose pixel (x, y) is rgb(x, y). */
+function bmp(w: number, h: number, rgb: (x: number, y: number) => [number, number, number]): Buffer {
+  const row = (w * 3 + 3) & ~3
+  const out = Buffer.alloc(54 + row * h)
+  out.write('BM', 0, 'latin1')
+  out.writeUInt32LE(out.length, 2)
+  out.writeUInt32LE(54, 10)
+  out.writeUInt32LE(40, 14)
+  out.writeInt32LE(w, 18)
+  out.writeInt32LE(h, 22)
+  out.writeUInt16LE(1, 26)
+  out.writeUInt16LE(24, 28)
+  out.writeUInt32LE(row * h, 34)
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const [r, g, b] = rgb(x, y)
+      out.set([b, g, r], 54 + (h - 1 - y) * row + 3 * x) // bottom-up rows, BGR
+    }
+  }
+  return out
+}
+
 const dataUrl = (bytes: Uint8Array, type: string) => `data:${type};base64,${Buffer.from(bytes).toString('base64')}`
 const PNG_A = png(48, 48, (x, y) => [x * 5, y * 5, 128])
 const PNG_B = png(48, 48, (x, y) => [255 - y * 5, 30, x * 5])
@@ -77,6 +99,9 @@ t.test('images on the vision pair', async (t) => {
     const again = await first(withImage(dataUrl(PNG_A, 'image/png')))
     const b = await first(withImage(dataUrl(PNG_B, 'image/png')))
     const jpeg = await first(withImage(dataUrl(JPEG, 'image/jpeg')))
+    // the same pixels as a BMP read as the PNG did
+    const asBmp = await first(withImage(dataUrl(bmp(48, 48, (x, y) => [x * 5, y * 5, 128]), 'image/bmp')))
+    t.equal(asBmp.lp.logprob, a.lp.logprob, 'a BMP of the same pixels gives the PNG’s log-probability')
     // the projector gives 16 embeddings per image; the text around them is the same
     t.ok(a.r.usage!.prompt_tokens >= text.r.usage!.prompt_tokens + 16, `${a.r.usage!.prompt_tokens} prompt tokens with the image, ${text.r.usage!.prompt_tokens} without`)
     t.equal(a.r.usage!.prompt_tokens, b.r.usage!.prompt_tokens, 'every image of this projector is 16 tokens')
