@@ -102,6 +102,8 @@ t.test('images on the vision pair', async (t) => {
     // the same pixels as a BMP read as the PNG did
     const asBmp = await first(withImage(dataUrl(bmp(48, 48, (x, y) => [x * 5, y * 5, 128]), 'image/bmp')))
     t.equal(asBmp.lp.logprob, a.lp.logprob, 'a BMP of the same pixels gives the PNG’s log-probability')
+    const gif = await first(withImage('data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7'))
+    t.equal(gif.r.usage!.prompt_tokens, a.r.usage!.prompt_tokens, 'a 1x1 GIF is read too')
     // the projector gives 16 embeddings per image; the text around them is the same
     t.ok(a.r.usage!.prompt_tokens >= text.r.usage!.prompt_tokens + 16, `${a.r.usage!.prompt_tokens} prompt tokens with the image, ${text.r.usage!.prompt_tokens} without`)
     t.equal(a.r.usage!.prompt_tokens, b.r.usage!.prompt_tokens, 'every image of this projector is 16 tokens')
@@ -162,6 +164,14 @@ t.test('images on the vision pair', async (t) => {
     await refuse(dataUrl(corruptPng, 'image/png'), 400, 'invalid_media', /./)
     await refuse('data:image/png;base64,@@not base64@@', 400, 'invalid_media', /base64/)
     await refuse('https://example.com/cat.png', 400, 'remote_media_disabled', /data: URL/)
+    const wav = Buffer.concat([Buffer.from('RIFF\0\0\0\0WAVEfmt ', 'latin1'), junk]).toString('base64')
+    const audio = await post(`${baseURL}/chat/completions`, {
+      messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: wav, format: 'wav' } }, { type: 'text', text: 'hi' }] }],
+      max_tokens: 1,
+    })
+    t.equal(audio.status, 400, 'audio for a projector without an audio encoder')
+    t.equal(audio.json.error.code, 'model_not_multimodal')
+    t.equal(audio.json.error.param, 'messages[0].content[0].input_audio')
     const r = await client.chat.completions.create({ model: 'vision-text', messages: [{ role: 'user', content: withImage(dataUrl(PNG_A, 'image/png')) }], max_tokens: 1 })
     t.equal(r.choices.length, 1, 'still serving')
   })
