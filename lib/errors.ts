@@ -7,6 +7,8 @@ export type ErrorType =
   | 'not_found_error'
   | 'rate_limit_error'
   | 'server_error'
+  /** a server hearth calls for the request (a remote MCP server) failed: OpenAI's type for it */
+  | 'external_connector_error'
 
 interface CodeInfo {
   status: number
@@ -33,6 +35,11 @@ export const errorCodes = {
   model_not_multimodal: { status: 400, type: 'invalid_request_error', description: 'a media part for a model without a projector for it (--mmproj loads one)' },
   too_many_media: { status: 400, type: 'invalid_request_error', description: 'more media parts in one request than --max-media-per-request' },
   remote_media_disabled: { status: 400, type: 'invalid_request_error', description: 'a media part with an http(s) URL while --allow-remote-media is off' },
+  fetch_not_allowed: { status: 400, type: 'invalid_request_error', description: 'a URL hearth would fetch (an MCP server) is refused by the outbound fetch policy: not http(s), or a loopback, private, link-local or reserved address, or a host outside --fetch-allow' },
+  mcp_not_enabled: { status: 400, type: 'invalid_request_error', description: 'an mcp tool came and remote MCP is off (start with --allow-mcp)' },
+  mcp_too_many_tools: { status: 400, type: 'invalid_request_error', description: 'an MCP server offers more tools than --mcp-max-tools after allowed_tools' },
+  mcp_approval_not_found: { status: 400, type: 'invalid_request_error', description: 'an mcp_approval_response names no approval request of this conversation' },
+  fetch_failed: { status: 400, type: 'invalid_request_error', description: 'a URL hearth fetched failed: name resolution, connection, too many redirects, the time cap or the size cap' },
   chat_template_error: { status: 400, type: 'invalid_request_error', description: 'the chat template failed on these messages or options (it raised an error, or no parser or grammar can be built for them)' },
   // authentication (401)
   invalid_api_key: { status: 401, type: 'authentication_error', description: 'missing or wrong bearer token' },
@@ -43,9 +50,12 @@ export const errorCodes = {
   model_not_found: { status: 404, type: 'invalid_request_error', description: 'the model is not loaded here, or the model file does not exist' },
   previous_response_not_found: { status: 404, type: 'invalid_request_error', description: 'previous_response_id names no stored response' },
   response_not_found: { status: 404, type: 'invalid_request_error', description: 'no stored response has this id' },
+  item_not_found: { status: 404, type: 'invalid_request_error', description: 'an item_reference names no output item of a stored response' },
   not_found: { status: 404, type: 'not_found_error', description: 'no such route' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', description: 'the route exists for another method' },
   request_timeout: { status: 408, type: 'invalid_request_error', description: 'the request head and body did not arrive within --body-timeout' },
+  // a server hearth calls for the request failed (424, as OpenAI answers it)
+  mcp_server_error: { status: 424, type: 'external_connector_error', description: "a remote MCP server's tools could not be listed: unreachable, not an MCP server, an error, or --mcp-timeout passed" },
   // size (413, 431)
   media_too_large: { status: 413, type: 'invalid_request_error', description: 'a media part larger than --max-media-bytes' },
   request_too_large: { status: 413, type: 'invalid_request_error', description: 'the body is larger than the configured limit' },

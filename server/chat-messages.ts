@@ -125,12 +125,22 @@ export function chatMessages(raw: Json[]): ChatMessage[] {
   })
 }
 
-/** Responses `input` (a string or items) to messages. */
-export function responseInputMessages(input: string | Json[]): ChatMessage[] {
+/**
+ * Responses `input` (a string or items) to messages. `lookup(id)` finds the stored output item an `item_reference`
+ * names (as the AI SDK sends earlier assistant turns when responses are stored); it stands for that item.
+ */
+export function responseInputMessages(input: string | Json[], lookup: (id: string) => Json | undefined = () => undefined): ChatMessage[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }]
   const out: ChatMessage[] = []
-  input.forEach((item, i) => {
+  input.forEach((given, i) => {
     const where = `input[${i}]`
+    let item = given
+    if (given.type === 'item_reference') {
+      if (typeof given.id !== 'string') throw invalidParam(`${where}.id`, `${where} (item_reference) needs an id`)
+      const found = lookup(given.id)
+      if (!found) throw new HearthError('item_not_found', `Item with id '${given.id}' not found.`, `${where}.id`)
+      item = found
+    }
     const type = item.type ?? 'message'
     switch (type) {
       case 'message': {

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultModelPath } from '../lib/model.js'
+import { MEDIA_DEFAULTS } from '../lib/chat-media.js'
+import { OutboundPolicy } from '../lib/outbound-fetch.js'
 import { packageRoot } from '../lib/native.js'
 import { startServer } from './app.js'
 import { defaultConfig, type ServerConfig } from './state.js'
@@ -32,6 +34,9 @@ Options (environment variable in brackets):
                        images and audio clips in one request; default 8       [HEARTH_MAX_MEDIA_PER_REQUEST]
   --max-media-bytes BYTES
                        largest image or audio file; default 20971520          [HEARTH_MAX_MEDIA_BYTES]
+  --allow-remote-media fetch http(s) image URLs, through the same outbound
+                       policy as MCP (--fetch-allow; public addresses only
+                       by default, 10 s and --max-media-bytes caps)          [HEARTH_ALLOW_REMOTE_MEDIA=1]
   --chat-template-file FILE
                        Jinja chat template to use instead of the model's      [HEARTH_CHAT_TEMPLATE_FILE]
   --api-key KEY        require "Authorization: Bearer KEY" on /v1 routes      [HEARTH_API_KEY]
@@ -50,6 +55,19 @@ Options (environment variable in brackets):
                        keeps them in memory only; default responses.sqlite
                        in the data folder (below)                             [HEARTH_RESPONSES_DB]
   --embeddings-queue N embedding inputs that may wait; default 8192           [HEARTH_EMBEDDINGS_QUEUE]
+  --allow-mcp          let /v1/responses call remote MCP servers (mcp tools) [HEARTH_ALLOW_MCP=1]
+  --fetch-allow HOSTS  what hearth may connect to for a request (MCP servers):
+                       hosts, .domains with subdomains, addresses, a.b.c.d/n
+                       ranges, * any public address; comma-separated; default
+                       public addresses only (loopback, private, link-local
+                       refused)                                               [HEARTH_FETCH_ALLOW]
+  --mcp-auto-approve   MCP calls run without an approval request (trusted
+                       servers only)                                          [HEARTH_MCP_AUTO_APPROVE=1]
+  --mcp-timeout SECS   limit for connecting, listing and each call; default 30 [HEARTH_MCP_TIMEOUT]
+  --max-tool-calls N   MCP calls in one response; default 8                   [HEARTH_MAX_TOOL_CALLS]
+  --mcp-max-tools N    tools of one MCP server given to the model; default 64 [HEARTH_MCP_MAX_TOOLS]
+  --mcp-max-result BYTES
+                       largest output of one MCP call; default 1048576        [HEARTH_MCP_MAX_RESULT]
   --quiet              no request log                                         [HEARTH_QUIET=1]
   -h, --help           this help
   -v, --version        hearth's version
@@ -94,6 +112,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'no-mmproj': { type: 'boolean' },
       'max-media-per-request': { type: 'string' },
       'max-media-bytes': { type: 'string' },
+      'allow-remote-media': { type: 'boolean' },
       'api-key': { type: 'string' },
       cors: { type: 'string' },
       'allowed-hosts': { type: 'string' },
@@ -105,6 +124,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'responses-db': { type: 'string' },
       'embeddings-queue': { type: 'string' },
       quiet: { type: 'boolean' },
+      'allow-mcp': { type: 'boolean' },
+      'fetch-allow': { type: 'string' },
+      'mcp-auto-approve': { type: 'boolean' },
+      'mcp-timeout': { type: 'string' },
+      'max-tool-calls': { type: 'string' },
+      'mcp-max-tools': { type: 'string' },
+      'mcp-max-result': { type: 'string' },
     },
   })
   const pick = (flag: string | undefined, name: string) => flag ?? env[name]
@@ -121,6 +147,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   set('maxQueue', intOption('max-queue', pick(values['max-queue'], 'HEARTH_MAX_QUEUE'), 0))
   set('maxEmbeddingQueue', intOption('embeddings-queue', pick(values['embeddings-queue'], 'HEARTH_EMBEDDINGS_QUEUE'), 1))
   if (values['no-prompt-cache'] || env.HEARTH_PROMPT_CACHE === '0') modelOptions.promptCache = false
+  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [])
   const mmproj = pick(values.mmproj, 'HEARTH_MMPROJ')
   if (values['no-mmproj'] || mmproj === '0') modelOptions.projector = false
   else if (mmproj) modelOptions.projector = mmproj
@@ -128,6 +155,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   const maxBytes = intOption('max-media-bytes', pick(values['max-media-bytes'], 'HEARTH_MAX_MEDIA_BYTES'), 1)
   if (maxPerRequest !== undefined || maxBytes !== undefined) {
     modelOptions.media = { ...(maxPerRequest !== undefined ? { maxPerRequest } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}) }
+  }
+  if (values['allow-remote-media'] || env.HEARTH_ALLOW_REMOTE_MEDIA === '1') {
+    // resolve first, then connect; every redirect hop checked; a download past --max-media-bytes is cut off
+    const policy = new OutboundPolicy({ allow: list(pick(values['fetch-allow'], 'HEARTH_FETCH_ALLOW')), timeoutMs: 10_000, maxBytes: maxBytes ?? MEDIA_DEFAULTS.maxBytes })
+    modelOptions.media = { ...modelOptions.media, fetch: async (url, signal) => (await policy.fetchBytes(url, signal ? { signal } : {})).bytes }
   }
   const templateFile = pick(values['chat-template-file'], 'HEARTH_CHAT_TEMPLATE_FILE')
   if (templateFile) {
@@ -137,7 +169,19 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       throw new Error(`hearth: cannot read --chat-template-file ${templateFile}: ${(err as Error).message}`)
     }
   }
-  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [])
+  const dm = defaultConfig.mcp
+  const mcp: ServerConfig['mcp'] = {
+    enabled: values['allow-mcp'] === true || env.HEARTH_ALLOW_MCP === '1',
+    fetchAllow: list(pick(values['fetch-allow'], 'HEARTH_FETCH_ALLOW')),
+    autoApprove: values['mcp-auto-approve'] === true || env.HEARTH_MCP_AUTO_APPROVE === '1',
+    timeoutMs: secondsOption('mcp-timeout', pick(values['mcp-timeout'], 'HEARTH_MCP_TIMEOUT')) ?? dm.timeoutMs,
+    maxToolCalls: intOption('max-tool-calls', pick(values['max-tool-calls'], 'HEARTH_MAX_TOOL_CALLS'), 1) ?? dm.maxToolCalls,
+    maxTools: intOption('mcp-max-tools', pick(values['mcp-max-tools'], 'HEARTH_MCP_MAX_TOOLS'), 1) ?? dm.maxTools,
+    maxResultBytes: intOption('mcp-max-result', pick(values['mcp-max-result'], 'HEARTH_MCP_MAX_RESULT'), 1) ?? dm.maxResultBytes,
+    cacheMs: dm.cacheMs,
+  }
+  // a mistyped entry stops the start, naming it
+  if (mcp.fetchAllow.length) new OutboundPolicy({ allow: mcp.fetchAllow })
   return {
     ...defaultConfig,
     modelPath: pick(values.model, 'HEARTH_MODEL') ?? defaultModelPath,
@@ -154,6 +198,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     responseTtlMs: (intOption('responses-ttl', pick(values['responses-ttl'], 'HEARTH_RESPONSES_TTL'), 1) ?? defaultConfig.responseTtlMs / 1000) * 1000,
     responsesDb: pick(values['responses-db'], 'HEARTH_RESPONSES_DB') || null,
     logRequests: !(values.quiet || env.HEARTH_QUIET === '1'),
+    mcp,
   }
 }
 

@@ -44,7 +44,7 @@ export const IGNORED = {
   chat: [...IGNORED_EVERYWHERE, 'store', 'metadata', 'prediction'],
   completions: IGNORED_EVERYWHERE,
   embeddings: IGNORED_EVERYWHERE,
-  responses: [...IGNORED_EVERYWHERE, 'include', 'stream_options', 'max_tool_calls'],
+  responses: [...IGNORED_EVERYWHERE, 'include', 'stream_options'],
 }
 
 const ContentPart = Type.Object({ type: Type.String() })
@@ -122,6 +122,7 @@ export const ResponseRequest = Type.Object({
   parallel_tool_calls: Type.Optional(Bool),
   truncation: Type.Optional(Str),
   top_logprobs: Type.Optional(Int),
+  max_tool_calls: Type.Optional(Int),
 })
 export type ResponseRequest = Static<typeof ResponseRequest>
 

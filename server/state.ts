@@ -4,6 +4,8 @@ import { basename, join, resolve } from 'node:path'
 import { dataDir } from '../lib/data-dir.js'
 import { HearthError } from '../lib/errors.js'
 import type { Model, ModelOptions } from '../lib/model.js'
+import { OutboundPolicy } from '../lib/outbound-fetch.js'
+import { McpClients } from './mcp-client.js'
 import { Metrics } from './metrics.js'
 import { ResponseStore } from './response-store.js'
 
@@ -31,6 +33,27 @@ export interface ServerConfig {
   responsesDb: string | null
   /** one log line per request on stdout */
   logRequests: boolean
+  /** remote MCP tools in /v1/responses and the outbound fetch policy they go through */
+  mcp: McpConfig
+}
+
+export interface McpConfig {
+  /** --allow-mcp: without it an mcp tool is a 400 */
+  enabled: boolean
+  /** --fetch-allow: hosts, .domains, addresses, ranges, or *; empty: public addresses only */
+  fetchAllow: string[]
+  /** --mcp-auto-approve: no call waits for an approval */
+  autoApprove: boolean
+  /** --mcp-timeout: connecting, listing, and each call (ms) */
+  timeoutMs: number
+  /** --max-tool-calls: MCP calls in one response (a request's max_tool_calls may lower it) */
+  maxToolCalls: number
+  /** --mcp-max-tools: tools of one server given to the model */
+  maxTools: number
+  /** --mcp-max-result: bytes of one call's output (a larger one is the call's error) */
+  maxResultBytes: number
+  /** connections and tool lists reused this long after their last use (ms) */
+  cacheMs: number
 }
 
 export const defaultConfig: Omit<ServerConfig, 'modelPath'> = {
@@ -47,6 +70,7 @@ export const defaultConfig: Omit<ServerConfig, 'modelPath'> = {
   responseTtlMs: 60 * 60 * 1000,
   responsesDb: null,
   logRequests: false,
+  mcp: { enabled: false, fetchAllow: [], autoApprove: false, timeoutMs: 30_000, maxToolCalls: 8, maxTools: 64, maxResultBytes: 1024 * 1024, cacheMs: 60_000 },
 }
 
 export class ServerState {
@@ -58,9 +82,16 @@ export class ServerState {
   loadProgress = 0
   loadError: HearthError | null = null
   draining = false
+  /** remote MCP connections; null when --allow-mcp is off */
+  readonly mcp: McpClients | null
 
   constructor(config: ServerConfig) {
     this.config = config
+    const m = config.mcp
+    // the SSE stream of the old transport carries every answer: room for the JSON-RPC framing around results
+    this.mcp = m.enabled
+      ? new McpClients(new OutboundPolicy({ allow: m.fetchAllow, timeoutMs: m.timeoutMs, maxBytes: m.maxResultBytes * 2 + 65536 }), { timeoutMs: m.timeoutMs, cacheMs: m.cacheMs })
+      : null
     this.responses = new ResponseStore({
       path: config.responsesDb ?? join(dataDir(), 'responses.sqlite'),
       max: config.responseStoreSize,
@@ -70,6 +101,7 @@ export class ServerState {
 
   /** Releases what outlives the model (the response database); after the model is disposed. */
   close(): void {
+    void this.mcp?.close()
     this.responses.close()
   }
 

@@ -141,8 +141,9 @@ export const TARGETED: Targeted[] = [
     endpoints: GEN,
     make: (rng, _ctx, e) => {
       const m = rng.pick<FuzzValue>([1e9, 2 ** 31, 2 ** 53, 1e308, -1, new Raw('1e999', "'1e999'"), 257, 1.5])
-      // a whole count past the context is served, ending with length, as OpenAI's max_tokens is an upper bound
-      const whole = typeof m === 'number' && Number.isSafeInteger(m) && m > 0
+      // a whole count past the context is served, ending with length, as OpenAI's max_tokens is an upper bound;
+      // past 1e9 it is refused as no answer could reach it
+      const whole = typeof m === 'number' && Number.isSafeInteger(m) && m > 0 && m <= 1e9
       return { body: minimal(e, [[maxTokensField(e), m]], rng.chance(0.5)), label: `${maxTokensField(e)} ${m instanceof Raw ? m.text : m}`, expect: whole ? [200] : [400] }
     },
   },

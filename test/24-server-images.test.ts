@@ -3,6 +3,8 @@
 // the prompt cache), bad images and the limits are 4xx naming what to change, and encoding an image does not stop
 // other streams (the order of events with the encoder held, no timing).
 import { readFileSync, symlinkSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { deflateSync } from 'node:zlib'
 import t from 'tap'
@@ -288,4 +290,36 @@ t.test('text streams keep producing tokens while an image is encoded', async (t)
   const end = events.indexOf('encode-end')
   t.ok(end > 0 && events.indexOf('image-token') > end, 'the image request answered after its encoding')
   t.same(counts, [40, 40, 40, 40], 'every text stream ran to its limit')
+})
+
+t.test('remote image URLs: refused by default; with --allow-remote-media fetched under the outbound policy', async (t) => {
+  // a local HTTP server: the image, and a redirect to a private address
+  const files = createServer((req, res) => {
+    if (req.url === '/a.png') res.writeHead(200, { 'content-type': 'image/png' }).end(PNG_A)
+    else if (req.url === '/to-private') res.writeHead(302, { location: 'http://10.1.2.3/a.png' }).end()
+    else res.writeHead(404).end()
+  })
+  await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => files.close(() => resolve())))
+  const base = `http://127.0.0.1:${(files.address() as AddressInfo).port}`
+  const model = await ensureTestModel('vision-text.gguf')
+  const mmproj = await ensureTestModel('vision-mmproj.gguf')
+  const ask = (client: import('openai').OpenAI, url: string) =>
+    client.chat.completions.create({ model: 'vision-text', messages: [{ role: 'user', content: withImage(url) }], max_tokens: 1, temperature: 0, logprobs: true })
+
+  const open = await startTestServer(t, ['--model', model, '--mmproj', mmproj, '--ctx', '512', '--parallel', '1', '--allow-remote-media'])
+  const loopback = await failure(ask(open.client, `${base}/a.png`))
+  t.equal(loopback.status, 400, 'a loopback address is refused unless --fetch-allow lists it')
+  t.equal(loopback.code, 'fetch_not_allowed')
+
+  const allowed = await startTestServer(t, ['--model', model, '--mmproj', mmproj, '--ctx', '512', '--parallel', '1', '--allow-remote-media', '--fetch-allow', '127.0.0.1'])
+  const fetched = await ask(allowed.client, `${base}/a.png`)
+  const inline = await ask(allowed.client, dataUrl(PNG_A, 'image/png'))
+  t.equal(fetched.choices[0]!.logprobs!.content![0]!.logprob, inline.choices[0]!.logprobs!.content![0]!.logprob, 'the fetched image is the same image')
+  const redirected = await failure(ask(allowed.client, `${base}/to-private`))
+  t.equal(redirected.status, 400, 'a redirect to a private address is refused')
+  t.equal(redirected.code, 'fetch_not_allowed')
+  const missing = await failure(ask(allowed.client, `${base}/missing.png`))
+  t.equal(missing.status, 400)
+  t.equal(missing.code, 'fetch_failed')
 })
