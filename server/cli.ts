@@ -56,7 +56,8 @@ Options (environment variable in brackets):
                        in the data folder (below)                             [HEARTH_RESPONSES_DB]
   --embeddings-queue N embedding inputs that may wait; default 8192           [HEARTH_EMBEDDINGS_QUEUE]
   --allow-mcp          let /v1/responses call remote MCP servers (mcp tools) [HEARTH_ALLOW_MCP=1]
-  --fetch-allow HOSTS  what hearth may connect to for a request (MCP servers):
+  --fetch-allow HOSTS  what hearth may connect to for a request (MCP servers,
+                       remote images):
                        hosts, .domains with subdomains, addresses, a.b.c.d/n
                        ranges, * any public address; comma-separated; default
                        public addresses only (loopback, private, link-local
