@@ -25,7 +25,7 @@ const rss = () => {
   return process.memoryUsage.rss()
 }
 
-const registry = new ModelRegistry({ dirs: [dir], budget: new MemoryBudget(8 * 2 ** 30), loader: modelLoader({ contextSize: 512, parallel: 2, threads: 2 }) })
+const registry = new ModelRegistry({ dirs: [dir], budget: new MemoryBudget(8 * 2 ** 30), loader: modelLoader({ contextSize: 512, parallel: 2, threads: 2 }, '') })
 await registry.refresh()
 const before = rss()
 console.log(`before: ${mb(before)}${gc ? '' : ' (run node with --expose-gc to collect JS garbage before each measure)'}`)

@@ -3,13 +3,15 @@
 // its parser for the output). Templates that know no tools get hearth's own envelope (tool-envelope.ts) instead.
 // Every schema and every JSON value from the caller is bounded here, before anything native sees it.
 import { createHash } from 'node:crypto'
-import { toNativeMessages, type ChatMessage, type Tool } from './chat-template.js'
+import { decodeChatMedia } from './chat-media.js'
+import { mediaParts, toNativeMessages, type ChatMessage, type Tool } from './chat-template.js'
 import { ParsedOutput, type ChatOutput } from './chat-output.js'
 import { HearthError, invalidParam } from './errors.js'
 import type { PreparedRequest } from './generation.js'
 import { checkGrammarLimits } from './grammar-limits.js'
 import { checkJsonTextLimits } from './json-limits.js'
 import { checkSchema } from './json-schema-check.js'
+import type { MediaSpan } from './media.js'
 import { portablePatterns } from './json-schema-portable.js'
 import type { Model } from './model.js'
 import type { NativeChatApplied, NativeChatInput, NativeChatMessage } from './native.js'
@@ -50,6 +52,8 @@ const ANY_OBJECT = '{"type": "object"}'
 
 export async function prepareChat(model: Model, request: ChatRequest): Promise<PreparedRequest> {
   const params = samplingParams(request.sampling)
+  // media for a model that cannot read it is refused before any template work
+  if (!model.projector && mediaParts(request.messages).length > 0) await decodeChatMedia(request.messages, null, {}, model.id)
   const asked = request.format ?? { type: 'text' }
   const format: OutputFormat = asked.type === 'json-schema' ? { ...asked, schema: portablePatterns(asked.schema) } : asked
   const choice = request.toolChoice ?? 'auto'
@@ -79,8 +83,9 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
     enableThinking: effort !== 'none' && effort !== 'minimal',
     ...(effort && effort !== 'none' && effort !== 'minimal' ? { chatTemplateKwargs: { reasoning_effort: JSON.stringify(effort) } } : {}),
   }
+  const marker = model.projector?.marker ?? ''
   const render = async (messages: ChatMessage[]) => {
-    const native = toNativeMessages(envelope ? envelopeConversation(messages, tools, mustCall) : messages)
+    const native = toNativeMessages(envelope ? envelopeConversation(messages, tools, mustCall) : messages, marker)
     try {
       return await templates.apply({ ...input, messages: native })
     } catch (err) {
@@ -101,6 +106,16 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
     applied = await render(messages)
     prompt = await model.chatTokens(applied.prompt)
   }
+  // media: decoded for the conversation as it will be sent, then the prompt is tokenized around it
+  let media: MediaSpan[] | undefined
+  const bitmaps = await decodeChatMedia(messages, model.projector, model.mediaOptions, model.id, request.signal)
+  if (bitmaps.length > 0) {
+    const mp = await model.projector!.tokenize(applied.prompt, bitmaps, model.chatBos(applied.prompt))
+    prompt = mp.tokens
+    media = mp.spans
+    const last = media.at(-1)!
+    if (last.end >= prompt.length) throw invalidParam('messages', 'the conversation must not end with a media part: the model answers after text')
+  }
   if (mustCall && !envelope) applied = { ...applied, grammar: callAtOnce(applied.grammar) }
   if (!parallel && !envelope && tools.length && applied.grammar) applied = { ...applied, grammar: oneCall(applied.grammar) }
   // the chat layer's grammar is built from checked schemas; it is measured again, as any grammar is
@@ -117,6 +132,7 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
   const pieces = model.piecesPreserving(applied.preservedTokens)
   return {
     prompts: [prompt],
+    ...(media ? { media: [media] } : {}),
     params,
     n: request.n ?? 1,
     output: () => outputFor(applied, envelope),
@@ -184,6 +200,7 @@ function prefillTokens(model: Model, prompt: Int32Array, generationPrompt: strin
   const want = Buffer.from(generationPrompt)
   let bytes = 0
   for (let k = 1; k <= prompt.length; k++) {
+    if (prompt[prompt.length - k]! < 0) return null // a media span
     bytes += model.specialBytes(prompt[prompt.length - k]!).length
     if (bytes < want.length) continue
     if (bytes > want.length) return null

@@ -652,7 +652,11 @@ export class ModelRegistry<M extends RegistryModel = ServedModel> {
 }
 
 /** Maps a load's config onto Model/EmbeddingModel options over the server's defaults. */
-export function modelLoader(base: ModelOptions): Loader<ServedModel> {
+/**
+ * Loads a scanned model with `base`'s options. A projector named in `base` (--mmproj, --no-mmproj) is for the start
+ * model at `startPath` only; every other model takes the `mmproj-*.gguf` beside it, if any (Model.load pairs it).
+ */
+export function modelLoader(base: ModelOptions, startPath: string): Loader<ServedModel> {
   return async (scanned, { id, config, onProgress }) => {
     if (scanned.info?.type === 'embeddings') {
       for (const [field, v] of [['eval_batch_size', config.evalBatchSize], ['flash_attention', config.flashAttention], ['parallel', config.parallel]] as const) {
@@ -667,8 +671,11 @@ export function modelLoader(base: ModelOptions): Loader<ServedModel> {
         ...(base.gpuLayers !== undefined ? { gpuLayers: base.gpuLayers } : {}),
       })
     }
+    const { projector, ...rest } = base
+    const isStart = resolve(scanned.path) === resolve(startPath)
     return Model.load(scanned.path, {
-      ...base,
+      ...rest,
+      ...(isStart && projector !== undefined ? { projector } : {}),
       id,
       onProgress,
       ...(config.contextLength !== undefined ? { contextSize: config.contextLength } : {}),

@@ -242,7 +242,7 @@ function nameCore(path: string): string {
 /**
  * The projector that belongs to the model at `modelPath`, among `projectors` (paths): one in the model's own
  * folder; when there are several there, the one whose name (less "mmproj") shares the longest start with the
- * model's (ties: the first by name). Null when its folder holds none.
+ * model's. Null when its folder holds none, or two are equally close.
  */
 export function pairProjector(modelPath: string, projectors: readonly string[]): string | null {
   const here = projectors.filter((p) => dirname(p) === dirname(modelPath)).sort()
@@ -254,5 +254,8 @@ export function pairProjector(modelPath: string, projectors: readonly string[]):
     while (n < c.length && n < core.length && c[n] === core[n]) n++
     return n
   }
-  return here.reduce((best, p) => (shared(p) > shared(best) ? p : best), here[0]!)
+  const scores = here.map(shared)
+  const best = Math.max(...scores)
+  // two equally close: no guess (a wrong projector gives garbage); the user names one with --mmproj
+  return scores.filter((n) => n === best).length === 1 ? here[scores.indexOf(best)]! : null
 }

@@ -6,6 +6,7 @@ import { basename, join } from 'node:path'
 import { prepareChat, type ChatRequest } from './chat.js'
 import { PlainOutput } from './chat-output.js'
 import { FALLBACK_CHAT_TEMPLATE, FALLBACK_STOPS, type ChatMessage } from './chat-template.js'
+import { MEDIA_DEFAULTS, type MediaOptions } from './chat-media.js'
 import { EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js'
 import { HearthError, invalidParam, toHearthError } from './errors.js'
 import { Generation, type PreparedRequest } from './generation.js'
@@ -20,6 +21,7 @@ import {
   type NativeModel,
   type NativeModelFacts,
 } from './native.js'
+import { MediaProjector, pairedProjector, type MediaSpan } from './media.js'
 import { samplingParams, type SamplingInput, type SamplingParams } from './params.js'
 import { promptTokenLists } from './prompt-tokens.js'
 import { Scheduler, type SchedulerStats, type StepContext } from './scheduler.js'
@@ -62,6 +64,14 @@ export interface ModelOptions {
   onProgress?: (progress: number) => void
   /** decode one token after loading so the first request does not pay for paging the weights in; default true */
   warmup?: boolean
+  /**
+   * a multimodal projector (mmproj GGUF) that lets chats carry images (and audio, if it has an audio encoder);
+   * default an `mmproj-*.gguf` beside the model (lib/media.ts pairedProjector), false for none. A named one that
+   * fails to load fails the load; one found beside the model is skipped with a warning (the model serves text)
+   */
+  projector?: string | false
+  /** limits and the remote fetcher for media parts */
+  media?: MediaOptions
   /** the name the model answers to and reports (`model.id`); default the file name without .gguf */
   id?: string
   /** CPU threads shared with other models (lib/thread-share.ts): the context is created with `threads` (default
@@ -135,6 +145,9 @@ export class Model {
   readonly #maxPieceBytes: number
   readonly eog: Int32Array
   readonly scheduler: Scheduler
+  /** the multimodal projector, when one was loaded */
+  readonly projector: MediaProjector | null
+  readonly mediaOptions: Readonly<MediaOptions>
   readonly #native: NativeModel
   readonly #ctx: NativeContext
   readonly #options: ModelOptions
@@ -153,8 +166,11 @@ export class Model {
     options: ModelOptions,
     parallel: number,
     contextSize: number,
+    projector: MediaProjector | null,
   ) {
     this.path = path
+    this.projector = projector
+    this.mediaOptions = { ...MEDIA_DEFAULTS, ...options.media }
     this.id = options.id ?? basename(path).replace(/\.gguf$/i, '')
     this.#native = m
     this.#ctx = ctx
@@ -241,7 +257,20 @@ export class Model {
         ctx.dispose()
         throw err
       })
-      const model = new Model(path, m, ctx, templates, options, parallel, contextSize)
+      let projector: MediaProjector | null = null
+      const projectorPath = options.projector === false ? null : (options.projector ?? (await pairedProjector(path)))
+      if (projectorPath) {
+        const projectorOptions = { threads, gpu: (options.gpuLayers ?? -1) !== 0, maxPixels: options.media?.maxPixels ?? MEDIA_DEFAULTS.maxPixels }
+        projector = await MediaProjector.load(m, projectorPath, projectorOptions).catch((err: unknown) => {
+          if (options.projector === undefined) {
+            process.emitWarning(`hearth: ${projectorPath} beside ${path} is not a projector for it, so the model serves text only: ${toHearthError(err).message}`)
+            return null
+          }
+          ctx.dispose()
+          throw err
+        })
+      }
+      const model = new Model(path, m, ctx, templates, options, parallel, contextSize, projector)
       progress?.(1)
       return model
     } catch (err) {
@@ -284,7 +313,7 @@ export class Model {
     const n = request.n ?? 1
     if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw invalidParam('n', `n must be an integer between 1 and ${MAX_CHOICES}`)
     const prepared = 'messages' in request ? await prepareChat(this, request) : await this.#prepareText(request)
-    for (const p of prepared.prompts) this.#checkRequest(p, prepared.params)
+    prepared.prompts.forEach((p, i) => this.#checkRequest(p, prepared.params, prepared.media?.[i]))
     return new Generation(this.scheduler, prepared)
   }
 
@@ -350,14 +379,19 @@ export class Model {
 
   /** A rendered chat prompt as tokens: special-token text parsed, BOS added unless the template already wrote it. */
   async chatTokens(text: string): Promise<Int32Array> {
-    const bosText = this.facts.bos >= 0 ? this.detokenize([this.facts.bos], true) : ''
-    const addBos = this.facts.addBos && !(bosText && text.startsWith(bosText))
+    const bos = this.chatBos(text)
     const tokens = await this.tokenizeText(text, { addSpecial: false, parseSpecial: true, maxTokens: this.scheduler.options.nCtxSeq, param: 'messages' })
-    if (!addBos) return tokens
+    if (bos < 0) return tokens
     const out = new Int32Array(tokens.length + 1)
-    out[0] = this.facts.bos
+    out[0] = bos
     out.set(tokens, 1)
     return out
+  }
+
+  /** The BOS token a rendered chat prompt needs in front, or -1 (the model adds none, or the template wrote it). */
+  chatBos(text: string): number {
+    const bosText = this.facts.bos >= 0 ? this.detokenize([this.facts.bos], true) : ''
+    return this.facts.addBos && !(bosText && text.startsWith(bosText)) ? this.facts.bos : -1
   }
 
   /** tokens one embedding input may have */
@@ -395,11 +429,15 @@ export class Model {
   }
 
   /** What must be refused before anything reaches the native side: tokens outside the vocabulary, bad grammars. */
-  #checkRequest(prompt: Int32Array, params: SamplingParams): void {
+  #checkRequest(prompt: Int32Array, params: SamplingParams, media?: readonly MediaSpan[]): void {
     if (!(prompt instanceof Int32Array)) throw invalidParam('prompt', 'prompt tokens must be an Int32Array')
     // the native step would refuse the batch later, where one bad request cannot be told from the others
     const nVocab = this.facts.nVocab
+    let span = 0
     for (let i = 0; i < prompt.length; i++) {
+      // media positions hold pseudo-tokens and are decoded from embeddings
+      while (media && span < media.length && media[span]!.end <= i) span++
+      if (media && span < media.length && i >= media[span]!.start) continue
       const token = prompt[i]!
       if (!(token >= 0 && token < nVocab)) {
         throw new HearthError('invalid_token', `prompt token ${token} at index ${i} is outside the vocabulary (0..${nVocab - 1})`, 'prompt')
@@ -492,6 +530,7 @@ export class Model {
     await this.scheduler.close()
     if (this.#embedder) await (await this.#embedder.catch(() => null))?.close()
     this.#ctx.dispose()
+    this.projector?.dispose()
     this.#native.dispose()
   }
 }

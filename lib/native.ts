@@ -176,7 +176,83 @@ export interface NativeContext {
   clear(): void
   /** One decode step for the whole batch, sampling at most one position per sequence; every other method throws
    * `context_busy` until it settles. */
-  step(tokens: Int32Array, positions: Int32Array, seqIds: Int32Array, sampleAt: Int32Array): Promise<NativeStepResult>
+  step(tokens: Int32Array, positions: Int32Array, seqIds: Int32Array, sampleAt: Int32Array, media?: NativeMediaInput[]): Promise<NativeStepResult>
+  dispose(): void
+}
+
+/** An opaque handle owned by the addon (freed when collected); only the method that made it can read it. */
+declare const handleBrand: unique symbol
+export type NativeHandle<Kind extends string> = { readonly [handleBrand]: Kind }
+
+/** Media embeddings a step decodes into sequence `seq` from position `pos`, before that step's tokens. */
+export interface NativeMediaInput {
+  seq: number
+  pos: number
+  chunk: NativeHandle<'media-chunk'>
+  /** nTokens x the model's embedding size, from Projector.encode() */
+  embeddings: Float32Array
+}
+
+export interface NativeProjectorOptions {
+  /** CPU threads of the encoder */
+  threads: number
+  /** encode a blank image once at load */
+  warmup: boolean
+  /** the text in a prompt that stands for one media item */
+  marker: string
+  /** most embeddings per image for projectors with dynamic resolution; -1 the projector's own */
+  maxImageTokens: number
+  /** run the encoder on the GPU in a GPU build */
+  gpu: boolean
+}
+
+export interface NativeProjectorFacts {
+  vision: boolean
+  audio: boolean
+  /** Hz, -1 without an audio encoder */
+  audioSampleRate: number
+  marker: string
+  /** the text model's input embedding size (what each media embedding has) */
+  nEmbd: number
+  /** positions are M-RoPE (several per embedding) */
+  mrope: boolean
+  /** images attend to themselves both ways (Gemma 3) */
+  nonCausal: boolean
+}
+
+/** A decoded media file (RGB pixels or PCM samples). */
+export interface NativeBitmap {
+  /** SHA-256 of the file's bytes, hex */
+  id: string
+  audio: boolean
+  nx: number
+  ny: number
+  handle: NativeHandle<'bitmap'>
+}
+
+/** One media item of a tokenized prompt: nTokens embeddings over nPos positions. */
+export interface NativeMediaChunk {
+  type: 'image' | 'audio'
+  nTokens: number
+  nPos: number
+  /** the bitmap's id */
+  id: string
+  handle: NativeHandle<'media-chunk'>
+}
+
+/**
+ * A multimodal projector (mmproj) for one model; decode, tokenize and encode run on worker threads, encodes of
+ * one projector one at a time. Methods throw `projector_disposed` after dispose().
+ */
+export interface NativeProjector {
+  facts(): NativeProjectorFacts
+  /** file bytes (PNG, JPEG, GIF, BMP; WAV, MP3, FLAC with an audio encoder) to a bitmap; rejects with
+   * invalid_media when they are none of these, or an image has more than maxPixels pixels */
+  decode(bytes: Uint8Array, maxPixels: number): Promise<NativeBitmap>
+  /** a prompt with one marker per bitmap to token runs and media chunks, in order (no BOS added) */
+  tokenize(text: string, bitmaps: NativeHandle<'bitmap'>[], parseSpecial: boolean): Promise<(Int32Array | NativeMediaChunk)[]>
+  /** rejects with media_failed */
+  encode(chunk: NativeHandle<'media-chunk'>): Promise<{ embeddings: Float32Array; encodeUs: number }>
   dispose(): void
 }
 
@@ -330,6 +406,8 @@ export interface NativeAddon {
   loadModel(path: string, options: NativeModelOptions, onProgress?: (progress: number) => void): Promise<NativeModel>
   createContext(model: NativeModel, options: NativeContextOptions): Promise<NativeContext>
   createEmbedder(model: NativeModel, options: NativeEmbedderOptions): Promise<NativeEmbedder>
+  /** rejects with projector_load_failed (not a projector, or its embedding size is not the model's) */
+  loadProjector(model: NativeModel, path: string, options: NativeProjectorOptions): Promise<NativeProjector>
   /** The model's chat template (or `override`: Jinja source, or 'chatml') through llama.cpp's chat layer;
    * rejects with invalid_chat_template when it does not parse. */
   createChatTemplates(model: NativeModel, override?: string): Promise<NativeChatTemplates>

@@ -2,6 +2,8 @@
 // cells (a slot's now, or a running prefill's once it is done), how many cells it then needs promised, which
 // idle slot takes it, and how its slot adopts the prefix. The scheduler applies them; tests call them alone.
 import { commonPrefix, type KvCells } from './kv-cells.js'
+import { clampToSpans } from './batch.js'
+import type { MediaSpan } from './media.js'
 
 /** A shared prefix shorter than this is recomputed rather than waited for. */
 export const MIN_SHARED_WAIT = 16
@@ -33,16 +35,23 @@ const NONE: Reuse<never> = { length: 0, fromSlot: -1, waitFor: null }
  * The longest prefix of `prompt` available from cells. A running prefill is waited for when it will give at least
  * MIN_SHARED_WAIT more tokens than any slot holds now and has not computed them yet.
  */
-export function planReuse<S extends PrefixSource>(kv: KvCells, running: readonly S[], prompt: Int32Array, enabled: boolean): Reuse<S> {
+export function planReuse<S extends PrefixSource>(
+  kv: KvCells,
+  running: readonly S[],
+  prompt: Int32Array,
+  enabled: boolean,
+  media?: readonly MediaSpan[],
+): Reuse<S> {
   if (!enabled) return NONE
   const best = kv.bestPrefix(prompt)
-  // the last prompt token is always decoded again: its logits give the first output token
-  const available = Math.min(best.length, prompt.length - 1)
+  // the last prompt token is always decoded again: its logits give the first output token; cells of part of a
+  // media span are no use (a span is decoded whole)
+  const available = clampToSpans(media, Math.min(best.length, prompt.length - 1))
   let wait: S | null = null
   let waitLength = 0
   for (const m of running) {
     if (!m.prefilling || m.left) continue
-    const l = Math.min(commonPrefix(m.prompt, prompt), prompt.length - 1)
+    const l = clampToSpans(media, Math.min(commonPrefix(m.prompt, prompt), prompt.length - 1))
     if (l >= available + MIN_SHARED_WAIT && l > m.booked && l > waitLength) {
       wait = m
       waitLength = l
@@ -77,14 +86,14 @@ export function pickSlot(kv: KvCells, idle: readonly number[], prompt: Int32Arra
  * Gives `target` the longest prefix of `prompt` that any slot holds: its own cells, or another slot's shared
  * into it. Returns how many prompt tokens need no computing.
  */
-export function adoptPrefix(kv: KvCells, target: number, prompt: Int32Array, enabled: boolean): number {
+export function adoptPrefix(kv: KvCells, target: number, prompt: Int32Array, enabled: boolean, media?: readonly MediaSpan[]): number {
   if (!enabled) {
     kv.truncate(target, 0)
     return 0
   }
   const best = kv.bestPrefix(prompt)
   const own = commonPrefix(kv.tokens(target), prompt)
-  const reuse = Math.min(Math.max(best.length, own), prompt.length - 1)
+  const reuse = clampToSpans(media, Math.min(Math.max(best.length, own), prompt.length - 1))
   if (best.slot >= 0 && best.slot !== target && best.length > own) kv.share(best.slot, target, reuse)
   else kv.truncate(target, reuse)
   return reuse

@@ -1,6 +1,7 @@
 // A sequence between admission and leaving the batch: its slot, its token budget, and where its prompt stands.
-import type { BatchMember } from './batch.js'
+import { spanAt, type BatchMember } from './batch.js'
 import type { KvCells } from './kv-cells.js'
+import type { MediaSpan } from './media.js'
 import type { PrefixSource } from './prefix-plan.js'
 import type { Sequence } from './sequence.js'
 
@@ -21,13 +22,16 @@ export class Running implements BatchMember, PrefixSource {
   /** an earlier sequence still prefilling the prefix this one shares: wait for its cells instead of computing them */
   waitFor: Running | null = null
   waitUpTo = 0
+  /** the prompt's media spans, in order */
+  readonly media: readonly MediaSpan[] | undefined
 
-  constructor(seq: Sequence, slot: number, kv: KvCells, budget: number, queuedAt: number) {
+  constructor(seq: Sequence, slot: number, kv: KvCells, budget: number, queuedAt: number, media?: readonly MediaSpan[]) {
     this.seq = seq
     this.slot = slot
     this.#kv = kv
     this.budget = budget
     this.queuedMs = this.admittedAt - queuedAt
+    this.media = media
   }
 
   get prompt(): Int32Array {
@@ -43,7 +47,14 @@ export class Running implements BatchMember, PrefixSource {
   }
 
   get waiting(): boolean {
-    return this.waitFor !== null
+    return this.waitFor !== null || this.encoding
+  }
+
+  /** its next prompt positions are a media span whose embeddings are still being encoded */
+  get encoding(): boolean {
+    if (!this.media || !this.prefilling) return false
+    const span = spanAt(this.media, this.booked)
+    return span !== undefined && span.embeddings === null
   }
 }
 

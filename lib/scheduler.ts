@@ -3,9 +3,10 @@
 // built from can be read and tested alone: `kv-cells.ts` (cell accounting), `prefix-plan.ts` (the prompt cache's
 // decisions), `batch.ts` (what one step decodes), `running.ts` and `sequence.ts` (a request in the batch, and its
 // output as text). A sequence leaves the batch in exactly one place, `#leave()`.
-import { buildBatch, type Batch, type BatchMember } from './batch.js'
+import { buildBatch, spanAt, type Batch, type BatchMember } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
 import { KvCells } from './kv-cells.js'
+import type { MediaSpan } from './media.js'
 import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
 import { adoptPrefix, cellsNeeded, pickSlot, planReuse, type Reuse } from './prefix-plan.js'
@@ -48,6 +49,8 @@ export interface SubmitOptions {
   pieces?: PieceSource
   /** the chat format's constraints on the output (its grammar, triggers, thinking tags) for the sampler */
   chat?: ChatConstraint
+  /** the prompt's media spans (lib/media.ts), in order; their positions hold pseudo-tokens */
+  media?: readonly MediaSpan[]
 }
 
 /** A chat format's output constraints, as the native sampler takes them. */
@@ -66,6 +69,7 @@ interface Queued {
   budget: number
   at: number
   chat: ChatConstraint | undefined
+  media: readonly MediaSpan[] | undefined
 }
 
 /** A token booked from a settled step, rendered after the next step has started. */
@@ -158,7 +162,7 @@ export class Scheduler {
       queueMicrotask(() => seq.finish('length', { cachedTokens: 0, queuedMs: 0, admittedAt: performance.now(), firstTokenAt: 0 }))
       return seq
     }
-    const entry: Queued = { seq, budget, at: performance.now(), chat: options.chat }
+    const entry: Queued = { seq, budget, at: performance.now(), chat: options.chat, media: options.media?.length ? options.media : undefined }
     this.#lastSubmit = entry.at
     this.#queue.push(entry)
     if (!this.#stepping) this.#admit()
@@ -252,6 +256,8 @@ export class Scheduler {
       }
     } finally {
       this.#running = false
+      // sequences that only wait for media encodings are woken by the encodings (MediaSpan.encode's callback)
+      if (this.#active.length > 0 && this.#active.every((m) => m.waiting)) return
       if (this.#queue.length > 0 || this.#active.length > 0) this.#kick()
       else {
         this.#runCleanups()
@@ -275,7 +281,10 @@ export class Scheduler {
     this.#stepping = true
     let step: Promise<NativeStepResult>
     try {
-      step = this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
+      step =
+        batch.media.length > 0
+          ? this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt, batch.media)
+          : this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
     } catch (err) {
       step = Promise.reject(err)
     }
@@ -294,11 +303,17 @@ export class Scheduler {
   }
 
   #build(): Batch<Running> | null {
+    this.#prepareMedia()
     if (this.#active.length === 0) return null
     // the cells this step could use; reservations guarantee them, idle caches give way (least recently used first)
     let want = 0
-    for (const m of this.#active) want += m.pending >= 0 ? 1 : m.prefilling && !m.waiting ? m.prompt.length - m.booked : 0
-    this.#kv.makeRoom(Math.min(want, this.#opts.nBatch))
+    let cap = this.#opts.nBatch
+    for (const m of this.#active) {
+      want += m.pending >= 0 ? 1 : m.prefilling && !m.waiting ? m.prompt.length - m.booked : 0
+      // a media span is decoded whole, even past the token budget
+      if (m.prefilling && !m.waiting) cap = Math.max(cap, spanAt(m.media, m.booked)?.length ?? 0)
+    }
+    this.#kv.makeRoom(Math.min(want, cap))
     const batch = buildBatch(this.#active, this.#opts.nBatch, this.#kv.nCells - this.#kv.used)
     if (!batch && this.#active.some((m) => !m.waiting)) {
       // nothing fits although something wants to run: cannot happen with reservations, but never spin on it
@@ -307,6 +322,22 @@ export class Scheduler {
       return this.#build()
     }
     return batch
+  }
+
+  /**
+   * Starts encoding the media spans of running prompts that their cells do not already hold (the prompt cache may
+   * have them); a span that failed to encode fails its sequence. An encoding that ends wakes the loop.
+   */
+  #prepareMedia(): void {
+    for (const m of [...this.#active]) {
+      if (!m.media || !m.prefilling || m.waitFor) continue
+      const failed = m.media.find((s) => s.end > m.booked && s.error)
+      if (failed) {
+        this.#end(m, 'error', 'drop-all', failed.error)
+        continue
+      }
+      for (const span of m.media) if (span.start >= m.booked) span.encode(() => this.#kick())
+    }
   }
 
   // ---- admission and the prompt cache ----
@@ -344,28 +375,30 @@ export class Scheduler {
   }
 
   /** Cells `prompt` needs promised beyond what busy slots already hold, and its reuse. */
-  #need(prompt: Int32Array, budget: number): { cells: number; reuse: Reuse<Running> } {
-    const reuse = planReuse(this.#kv, this.#active, prompt, this.#opts.promptCache)
+  #need(prompt: Int32Array, budget: number, media: readonly MediaSpan[] | undefined): { cells: number; reuse: Reuse<Running> } {
+    const reuse = planReuse(this.#kv, this.#active, prompt, this.#opts.promptCache, media)
     return { cells: cellsNeeded(this.#kv, reuse, prompt, budget), reuse }
   }
 
   #place(q: Queued, idle: number[]): boolean {
     const { seq, budget } = q
     const prompt = seq.prompt
-    const { cells, reuse } = this.#need(prompt, budget)
+    const { cells, reuse } = this.#need(prompt, budget, q.media)
     if (!this.#kv.canReserve(cells)) return false
     const target = pickSlot(this.#kv, idle, prompt, this.#opts.promptCache)
     // first, as it may throw: nothing has changed yet
     const p = seq.params
     const penalized = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0
-    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed, q.chat), penalized ? prompt : undefined)
-    const m = new Running(seq, target, this.#kv, budget, q.at)
+    // media positions hold pseudo-tokens, which are no vocabulary ids: the penalties see the text only
+    const penaltyTokens = penalized ? (q.media ? prompt.filter((t) => t >= 0) : prompt) : undefined
+    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed, q.chat), penaltyTokens)
+    const m = new Running(seq, target, this.#kv, budget, q.at, q.media)
     this.#kv.acquire(target, prompt.length - reuse.length + budget)
     if (reuse.waitFor) {
       m.waitFor = reuse.waitFor
       m.waitUpTo = reuse.length
     } else {
-      m.cachedTokens = adoptPrefix(this.#kv, target, prompt, this.#opts.promptCache)
+      m.cachedTokens = adoptPrefix(this.#kv, target, prompt, this.#opts.promptCache, q.media)
     }
     this.#active.push(m)
     this.#stats.promptTokens += prompt.length
@@ -382,7 +415,7 @@ export class Scheduler {
     let promised = this.#kv.heldByBusy() + this.#kv.reserved
     for (let i = 0; i < this.#queue.length; i++) {
       const q = this.#queue[i]!
-      const cells = this.#need(q.seq.prompt, q.budget).cells
+      const cells = this.#need(q.seq.prompt, q.budget, q.media).cells
       if (free === 0 || promised + cells > this.#opts.nCtx) return { count: this.#queue.length - i, slotFree: free > 0 }
       free--
       promised += cells
@@ -397,7 +430,7 @@ export class Scheduler {
       if (!w) continue
       if (!w.left && w.prefilling && w.booked < m.waitUpTo) continue
       m.waitFor = null
-      m.cachedTokens = adoptPrefix(this.#kv, m.slot, m.prompt, this.#opts.promptCache)
+      m.cachedTokens = adoptPrefix(this.#kv, m.slot, m.prompt, this.#opts.promptCache, m.media)
       this.#stats.cachedTokens += m.cachedTokens
     }
   }
@@ -413,6 +446,7 @@ export class Scheduler {
     for (const e of batch.entries) {
       this.#kv.book(e.member.slot, e.tokens)
       e.member.pending = -1
+      e.media?.release()
     }
     const out: Sampled[] = []
     for (const e of batch.entries) {

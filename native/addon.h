@@ -10,6 +10,7 @@ struct addon_state {
     Napi::FunctionReference chat_templates_ctor;
     Napi::FunctionReference chat_parser_spec_ctor;
     Napi::FunctionReference chat_parser_ctor;
+    Napi::FunctionReference projector_ctor;
 };
 
 // JS thread only.

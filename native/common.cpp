@@ -2,6 +2,7 @@
 
 #include "llama.h"
 #include "log.h" // llama.cpp common's logger (chat templates and parsers log through it, not through llama_log)
+#include "mtmd-helper.h"
 
 #include <atomic>
 #include <cstdio>
@@ -57,6 +58,7 @@ static void common_log_follow(int level) {
 void log_init(int level) {
     g_log_level = level;
     llama_log_set(log_callback, nullptr);
+    mtmd_helper_log_set(log_callback, nullptr); // mtmd (media) logs through its own logger
     common_log_follow(level);
 }
 

@@ -6,6 +6,7 @@
 #include "context-worker.h"
 #include "decode-thread.h"
 #include "memory-use.h"
+#include "media.h"
 
 #include "ggml-cpu.h"
 
@@ -53,6 +54,7 @@ struct step_job {
     Napi::Promise::Deferred deferred;
     Napi::ObjectReference   self; // keeps the context alive while the step runs
     std::vector<int32_t>    tokens, pos, seqs, sample_at;
+    std::vector<media_input> media; // decoded before the tokens, each in its own llama_decode calls
     int32_t                 rc = 0;
     const char *            error_code = nullptr; // set when the whole step failed
     int32_t                 n_top = 0;
@@ -80,6 +82,16 @@ struct step_job {
 
     void decode_and_sample() {
         const int64_t t0 = llama_time_us();
+        for (const media_input & m : media) {
+            log_take_errors();
+            rc = media_decode(c->ctx, m, c->n_batch);
+            if (rc != 0) {
+                std::string details = log_take_errors();
+                error_code = rc == -1 ? "media_failed" : decode_error_code(rc);
+                error = "decoding media into sequence " + std::to_string(m.seq) + " returned " + std::to_string(rc) + (details.empty() ? "" : ": " + details);
+                return;
+            }
+        }
         const int32_t n = (int32_t) tokens.size();
         llama_batch & b = c->batch;
         b.n_tokens = n;
@@ -420,9 +432,11 @@ Napi::Value Context::clear(const Napi::CallbackInfo & info) {
     return env.Undefined();
 }
 
-// step(tokens, positions, seqIds, sampleAt) -> Promise<StepResult>
+// step(tokens, positions, seqIds, sampleAt, media?) -> Promise<StepResult>
 //   tokens/positions/seqIds: Int32Array of the same length (at most nBatch), one entry per token;
-//   sampleAt: Int32Array of batch indices whose logits are sampled with their sequence's sampler.
+//   sampleAt: Int32Array of batch indices whose logits are sampled with their sequence's sampler;
+//   media: [{seq, pos, chunk, embeddings}] (media.h), decoded before the tokens: a sequence's tokens in the same
+//   step must come after its media.
 Napi::Value Context::step(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     if (!check_idle(env)) return env.Undefined();
@@ -451,7 +465,10 @@ Napi::Value Context::step(const Napi::CallbackInfo & info) {
         if (sampled[seqs[idx]]) return throw_error(env, "invalid_batch", "sampleAt has two positions of sequence " + std::to_string(seqs[idx]) + ": a step samples each sequence at most once");
         sampled[seqs[idx]] = true;
     }
+    std::vector<media_input> media;
+    if (!media_read_inputs(env, info[4], n_seq_max, model->model, media)) return env.Undefined();
     auto job = std::make_unique<step_job>(info.This().As<Napi::Object>(), this);
+    job->media     = std::move(media);
     job->tokens    = std::move(tokens);
     job->pos       = std::move(pos);
     job->seqs      = std::move(seqs);

@@ -4,6 +4,7 @@ import { delimiter, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { MAX_TTL_MS } from '../lib/model-registry.js'
 import { defaultModelPath } from '../lib/model.js'
+import { MEDIA_DEFAULTS } from '../lib/chat-media.js'
 import { OutboundPolicy } from '../lib/outbound-fetch.js'
 import { packageRoot } from '../lib/native.js'
 import { startServer } from './app.js'
@@ -42,6 +43,16 @@ Options (environment variable in brackets):
   --gpu-layers N       layers offloaded in a GPU build; default all           [HEARTH_GPU_LAYERS]
   --max-queue N        requests that may wait for a slot; default 64         [HEARTH_MAX_QUEUE]
   --no-prompt-cache    do not reuse KV cells across requests                  [HEARTH_PROMPT_CACHE=0]
+  --mmproj FILE        multimodal projector (images, audio) for the model;
+                       default an mmproj-*.gguf beside the model              [HEARTH_MMPROJ]
+  --no-mmproj          load no projector, even one beside the model           [HEARTH_MMPROJ=0]
+  --max-media-per-request N
+                       images and audio clips in one request; default 8       [HEARTH_MAX_MEDIA_PER_REQUEST]
+  --max-media-bytes BYTES
+                       largest image or audio file; default 20971520          [HEARTH_MAX_MEDIA_BYTES]
+  --allow-remote-media fetch http(s) image URLs, through the same outbound
+                       policy as MCP (--fetch-allow; public addresses only
+                       by default, 10 s and --max-media-bytes caps)          [HEARTH_ALLOW_REMOTE_MEDIA=1]
   --chat-template-file FILE
                        Jinja chat template to use instead of the model's      [HEARTH_CHAT_TEMPLATE_FILE]
   --api-key KEY        require "Authorization: Bearer KEY" on /v1 routes      [HEARTH_API_KEY]
@@ -61,7 +72,8 @@ Options (environment variable in brackets):
                        in the data folder (below)                             [HEARTH_RESPONSES_DB]
   --embeddings-queue N embedding inputs that may wait; default 8192           [HEARTH_EMBEDDINGS_QUEUE]
   --allow-mcp          let /v1/responses call remote MCP servers (mcp tools) [HEARTH_ALLOW_MCP=1]
-  --fetch-allow HOSTS  what hearth may connect to for a request (MCP servers):
+  --fetch-allow HOSTS  what hearth may connect to for a request (MCP servers,
+                       remote images):
                        hosts, .domains with subdomains, addresses, a.b.c.d/n
                        ranges, * any public address; comma-separated; default
                        public addresses only (loopback, private, link-local
@@ -138,6 +150,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'max-queue': { type: 'string' },
       'no-prompt-cache': { type: 'boolean' },
       'chat-template-file': { type: 'string' },
+      mmproj: { type: 'string' },
+      'no-mmproj': { type: 'boolean' },
+      'max-media-per-request': { type: 'string' },
+      'max-media-bytes': { type: 'string' },
+      'allow-remote-media': { type: 'boolean' },
       'api-key': { type: 'string' },
       cors: { type: 'string' },
       'allowed-hosts': { type: 'string' },
@@ -172,6 +189,20 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   set('maxQueue', intOption('max-queue', pick(values['max-queue'], 'HEARTH_MAX_QUEUE'), 0))
   set('maxEmbeddingQueue', intOption('embeddings-queue', pick(values['embeddings-queue'], 'HEARTH_EMBEDDINGS_QUEUE'), 1))
   if (values['no-prompt-cache'] || env.HEARTH_PROMPT_CACHE === '0') modelOptions.promptCache = false
+  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [])
+  const mmproj = pick(values.mmproj, 'HEARTH_MMPROJ')
+  if (values['no-mmproj'] || mmproj === '0') modelOptions.projector = false
+  else if (mmproj) modelOptions.projector = mmproj
+  const maxPerRequest = intOption('max-media-per-request', pick(values['max-media-per-request'], 'HEARTH_MAX_MEDIA_PER_REQUEST'), 0)
+  const maxBytes = intOption('max-media-bytes', pick(values['max-media-bytes'], 'HEARTH_MAX_MEDIA_BYTES'), 1)
+  if (maxPerRequest !== undefined || maxBytes !== undefined) {
+    modelOptions.media = { ...(maxPerRequest !== undefined ? { maxPerRequest } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}) }
+  }
+  if (values['allow-remote-media'] || env.HEARTH_ALLOW_REMOTE_MEDIA === '1') {
+    // resolve first, then connect; every redirect hop checked; a download past --max-media-bytes is cut off
+    const policy = new OutboundPolicy({ allow: list(pick(values['fetch-allow'], 'HEARTH_FETCH_ALLOW')), timeoutMs: 10_000, maxBytes: maxBytes ?? MEDIA_DEFAULTS.maxBytes })
+    modelOptions.media = { ...modelOptions.media, fetch: async (url, signal) => (await policy.fetchBytes(url, signal ? { signal } : {})).bytes }
+  }
   const templateFile = pick(values['chat-template-file'], 'HEARTH_CHAT_TEMPLATE_FILE')
   if (templateFile) {
     try {
@@ -180,7 +211,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       throw new Error(`hearth: cannot read --chat-template-file ${templateFile}: ${(err as Error).message}`)
     }
   }
-  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [])
   const dm = defaultConfig.mcp
   const mcp: ServerConfig['mcp'] = {
     enabled: values['allow-mcp'] === true || env.HEARTH_ALLOW_MCP === '1',

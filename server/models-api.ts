@@ -35,7 +35,14 @@ function capabilities(v: View): string[] {
   const info = v.scanned.info
   if (!info) return []
   if (info.type === 'embeddings') return ['embeddings']
-  return ['completion', ...(info.toolUse ? ['tool_use'] : []), ...(info.reasoning ? ['reasoning'] : [])]
+  return ['completion', ...(info.toolUse ? ['tool_use'] : []), ...(info.reasoning ? ['reasoning'] : []), ...media(v)]
+}
+
+/** What media a model reads: a loaded one, what its projector says; else whether a projector pairs with it. */
+function media(v: View): string[] {
+  const facts = v.model && 'projector' in v.model ? v.model.projector?.facts : undefined
+  if (facts) return [...(facts.vision ? ['vision'] : []), ...(facts.audio ? ['audio'] : [])]
+  return v.model === null && v.scanned.projector !== null ? ['vision'] : []
 }
 
 /** One /v1/models entry: OpenAI's four fields, then hearth's (clients ignore them; the README lists them). */

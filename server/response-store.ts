@@ -104,7 +104,7 @@ export class ResponseStore {
   get(id: string): StoredResponse | undefined {
     const row = this.#statements()?.get.get(id, this.#cutoff()) as Row | undefined
     if (!row) return undefined
-    const { response, messages } = JSON.parse(row.value) as Omit<StoredResponse, 'storedAt'>
+    const { response, messages } = JSON.parse(row.value, reviveBytes) as Omit<StoredResponse, 'storedAt'>
     return { response, messages, storedAt: row.stored_at }
   }
 
@@ -123,7 +123,7 @@ export class ResponseStore {
   set(id: string, item: Omit<StoredResponse, 'storedAt'>): void {
     const stmts = this.#statements()
     if (!stmts) return
-    const value = JSON.stringify({ response: item.response, messages: item.messages })
+    const value = JSON.stringify({ response: item.response, messages: item.messages }, storeBytes)
     const itemIds = outputItems(item.response).flatMap((o) => (typeof o.id === 'string' ? [o.id] : []))
     try {
       stmts.set(id, this.#now(), value, itemIds, this.#cutoff(), this.#max)
@@ -230,4 +230,18 @@ function prepare(db: Database.Database) {
       pruneOldest.run(max)
     }),
   }
+}
+
+// media parts carry their file's bytes: kept as base64, and bytes again when read back
+function storeBytes(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const raw = this[key]
+  return raw instanceof Uint8Array ? { $base64: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') } : value
+}
+
+function reviveBytes(_key: string, value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const o = value as Record<string, unknown>
+    if (typeof o.$base64 === 'string' && Object.keys(o).length === 1) return Buffer.from(o.$base64, 'base64')
+  }
+  return value
 }

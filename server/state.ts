@@ -146,7 +146,7 @@ export class ServerState {
       maxModels: config.maxModels,
       budget: this.budget,
       aliases: new Map(config.aliases),
-      loader: modelLoader({ ...config.modelOptions, threadShare: this.threads }),
+      loader: modelLoader({ ...config.modelOptions, threadShare: this.threads }, config.modelPath),
     })
   }
 
