@@ -141,5 +141,6 @@ export class EmbeddingModel {
     this.#disposed = true
     await this.#queue.close()
     this.#native.dispose()
+    native.trimHeap() // as Model.dispose: freed buffers go back to the system
   }
 }

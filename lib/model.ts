@@ -532,6 +532,8 @@ export class Model {
     this.#ctx.dispose()
     this.projector?.dispose()
     this.#native.dispose()
+    // the KV cache and compute buffers just freed would otherwise stay in the allocator, and RSS climb per reload
+    native.trimHeap()
   }
 }
 

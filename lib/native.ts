@@ -417,6 +417,8 @@ export interface NativeAddon {
   /** 0 debug, 1 info, 2 warn, 3 error, 4 none (default) */
   setLogLevel(level: number): void
   systemInfo(): { llama: string; gpuOffload: boolean; mmap: boolean; maxParallelSequences: number }
+  /** hands the allocator's free memory back to the system (glibc malloc_trim); false where it cannot */
+  trimHeap(): boolean
 }
 
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')

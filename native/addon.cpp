@@ -8,6 +8,7 @@
 #include "context.h"
 #include "embedder.h"
 #include "media.h"
+#include "memory-use.h"
 #include "model.h"
 #include "quantize.h"
 
@@ -65,6 +66,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("quantize", Napi::Function::New<quantize>(env, "quantize"));
     exports.Set("setLogLevel", Napi::Function::New<set_log_level>(env, "setLogLevel"));
     exports.Set("systemInfo", Napi::Function::New<system_info>(env, "systemInfo"));
+    exports.Set("trimHeap", Napi::Function::New<trim_heap>(env, "trimHeap"));
     return exports;
 }
 

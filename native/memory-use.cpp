@@ -3,6 +3,10 @@
 #include "ggml-backend.h"
 #include "llama-ext.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 Napi::Object memory_use_object(Napi::Env env, const llama_context * ctx) {
     double model = 0, context = 0, compute = 0, host = 0, host_model = 0;
     for (const auto & [buft, mb] : llama_get_memory_breakdown(ctx)) {
@@ -21,4 +25,13 @@ Napi::Object memory_use_object(Napi::Env env, const llama_context * ctx) {
     o.Set("host", host);
     o.Set("hostModel", host_model);
     return o;
+}
+
+Napi::Value trim_heap(const Napi::CallbackInfo & info) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+    return Napi::Boolean::New(info.Env(), true);
+#else
+    return Napi::Boolean::New(info.Env(), false);
+#endif
 }

@@ -12,3 +12,8 @@
 // the part of the weights. The weights (`model`) are the same for every context made from
 // one model: count them once per model. With mmap, `model` is the mapped size of the tensors in the file.
 Napi::Object memory_use_object(Napi::Env env, const llama_context * ctx);
+
+// JS thread. Hands the allocator's free memory back to the system (glibc: malloc_trim). Freed KV caches and
+// compute buffers stay in glibc's arenas otherwise, since its mmap threshold grows after the first large free, so
+// RSS kept climbing across model loads and unloads. Returns false where the allocator has no such call.
+Napi::Value trim_heap(const Napi::CallbackInfo & info);
