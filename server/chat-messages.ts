@@ -195,8 +195,17 @@ function tool(name: unknown, description: unknown, parameters: unknown, strict: 
   return t
 }
 
+/** Tools one request may carry, as OpenAI allows: thousands would cost seconds of template rendering each. */
+export const MAX_TOOLS = 128
+
+/** Refuses more than MAX_TOOLS entries in `tools` (function and MCP tools alike). */
+export function checkToolCount(raw: Json[] | null | undefined): void {
+  if ((raw?.length ?? 0) > MAX_TOOLS) throw invalidParam('tools', `tools has ${raw!.length} entries; at most ${MAX_TOOLS} are allowed`)
+}
+
 /** Chat Completions `tools`: [{type: "function", function: {name, description, parameters, strict}}]. */
 export function chatTools(raw: Json[] | null | undefined): Tool[] {
+  checkToolCount(raw)
   return (raw ?? []).map((t, i) => {
     if (t.type !== 'function' || !isObject(t.function)) {
       throw new HearthError('unsupported_parameter', `tools[${i}] must be {"type": "function", "function": {...}}; other tool types are not supported`, `tools[${i}].type`)
@@ -208,6 +217,7 @@ export function chatTools(raw: Json[] | null | undefined): Tool[] {
 
 /** Responses `tools`: [{type: "function", name, description, parameters, strict}]. */
 export function responseTools(raw: Json[] | null | undefined): Tool[] {
+  checkToolCount(raw)
   return (raw ?? []).map((t, i) => {
     if (t.type !== 'function') {
       throw new HearthError('unsupported_parameter', `tools[${i}] has type ${JSON.stringify(t.type)}; only function tools are supported`, `tools[${i}].type`)

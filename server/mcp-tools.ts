@@ -4,6 +4,7 @@
 // the loop is mcp-loop.ts's.
 import type { ChatMessage, Tool } from '../lib/chat-template.js'
 import { HearthError, invalidParam } from '../lib/errors.js'
+import { checkToolCount } from './chat-messages.js'
 
 type Json = Record<string, unknown>
 
@@ -74,6 +75,7 @@ function matches(f: ToolFilter, tool: McpToolInfo): boolean {
  * tool comes and remote MCP is off, and a 400 naming the field for anything malformed.
  */
 export function mcpServers(raw: Json[] | null | undefined, enabled: boolean): { functions: Json[]; servers: McpServerSpec[] } {
+  checkToolCount(raw)
   const functions: Json[] = []
   const servers: McpServerSpec[] = []
   ;(raw ?? []).forEach((t, i) => {

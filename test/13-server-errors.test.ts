@@ -127,6 +127,12 @@ t.test('what the fuzzer found: too long to tokenize, nested too deep, grammars t
   const nested = await post(`${baseURL}/responses`, deep)
   isErrorShape(t, nested.json, 400, 'invalid_parameter', 'input')
   t.match(nested.json.error.message, /^input\[0\]\.content\[0\]\.type(\[0\])+\.\.\. is nested deeper than 512 levels$/)
+  const tool = { type: 'function', function: { name: 'f', parameters: { type: 'object' } } }
+  const manyTools = await post(`${baseURL}/chat/completions`, { model: MODEL, messages: [{ role: 'user', content: 'hi' }], tools: Array(129).fill(tool) })
+  isErrorShape(t, manyTools.json, 400, 'invalid_parameter', 'tools')
+  t.match(manyTools.json.error.message, /129 entries; at most 128/)
+  const manyResponseTools = await post(`${baseURL}/responses`, { model: MODEL, input: 'hi', tools: Array(20_000).fill({ type: 'function', name: 'f', parameters: { type: 'object' } }) })
+  isErrorShape(t, manyResponseTools.json, 400, 'invalid_parameter', 'tools')
   for (const grammar of ['root ::= ""', 'root ::= "yes" | "no"']) {
     const r = await post(`${baseURL}/completions`, { model: MODEL, prompt: 'hi', grammar, ignore_eos: true, max_tokens: 8 })
     t.equal(r.status, 200, `${grammar} with ignore_eos ends normally`)

@@ -206,14 +206,14 @@ export const TARGETED: Targeted[] = [
     name: 'tools-shapes',
     endpoints: ['chat', 'responses'],
     make(rng, _ctx, e) {
-      const fn = (name: FuzzValue, parameters: FuzzValue) => (e === 'chat' ? { type: 'function', function: { name, parameters } } : { type: 'function', name, parameters })
+      const fn = (name: FuzzValue, parameters: FuzzValue): FuzzValue => (e === 'chat' ? { type: 'function', function: { name, parameters } } : { type: 'function', name, parameters })
       const [tools, what, expect] = rng.pick<[FuzzValue, string, number[] | undefined]>([
         ['search', 'tools as a string', [400]],
         [[1, 2], 'tools of numbers', [400]],
         [[{}], 'a tool with no fields', undefined],
         [[fn(123, {})], 'a tool named by a number', undefined],
         [[fn('f', deepNest(rng.pick([1000, 100_000]), 'object'))], 'tool parameters nested deep', undefined],
-        [Array(rng.pick([1000, 20_000])).fill(fn('f', { type: 'object' })), 'thousands of tools', undefined],
+        [Array(rng.pick([1000, 20_000])).fill(fn('f', { type: 'object' })), 'thousands of tools', [400]],
         [[fn(hugeString(rng, 100_000), {})], 'a 100 kB tool name', undefined],
         [[{ type: 'web_search' }, { type: 'mcp', server_label: 'x', server_url: 'http://127.0.0.1:1' }], 'built-in tool types', undefined],
         [[{ type: deepNest(10_000, 'array') }], 'a tool type nested deep', undefined],
