@@ -149,8 +149,8 @@ const modelOptions = { threads: 1, parallel: 2, contextSize: 1024 }
 const count = (haystack: string, needle: string) => haystack.split(needle).length - 1
 
 t.test('every family has a test model and nothing else is listed', async (t) => {
-  // besides the chat families, the vision pair (test/24-server-images.test.ts)
-  const others = ['vision-mmproj.gguf', 'vision-text.gguf']
+  // besides the chat families, the vision pair (test/24-server-images.test.ts) and the encoder (test/25)
+  const others = ['vision-mmproj.gguf', 'vision-text.gguf', 'bert-embed.gguf']
   t.same(TEST_MODELS.map((m) => m.file).sort(), [...FAMILIES.map((f) => f.file), ...others].sort())
 })
 

@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 import { packageRoot } from '../../lib/native.js'
 import { CHAT_FAMILIES, type ChatFamily } from './chat-families.js'
 import { chatModelRecipe, writeChatModel } from './chat-model.js'
+import { encoderModelRecipe, writeEncoderModel } from './encoder-model.js'
 import { projectorRecipe, TINY_PROJECTOR_SHAPE, writeProjector } from '../../bench/projector-model.js'
 
 /** One file of the cache. A new family or file is one more entry in TEST_MODELS. */
@@ -62,7 +63,17 @@ const visionPair = [
   },
 ]
 
-export const TEST_MODELS = [...CHAT_FAMILIES.map(chatTestModel), ...visionPair]
+/** An embedding model for the EmbeddingModel path (`type: "embeddings"`), in llama.cpp's BERT layout. */
+const encoder = {
+  file: 'bert-embed.gguf' as const,
+  description: 'BERT-style encoder (WordPiece vocabulary, mean pooling), 64 wide, tiny random weights',
+  recipe: encoderModelRecipe,
+  make: async (out: string) => {
+    await writeEncoderModel(out)
+  },
+}
+
+export const TEST_MODELS = [...CHAT_FAMILIES.map(chatTestModel), ...visionPair, encoder]
 
 export type TestModelFile = (typeof TEST_MODELS)[number]['file']
 
