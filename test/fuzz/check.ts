@@ -3,6 +3,7 @@
 // request did, and for a 200 a body of the right shape, streams ending as OpenAI's do and carrying no error.
 import { errorCodes, isErrorCode } from '../../lib/errors.js'
 import { MAX_HEAD_BYTES } from '../../server/http-server.js'
+import { sseEvents } from '../server-helpers.js'
 import { bodyBytes, type FuzzCase } from './fuzz-case.js'
 import { isObject, type FuzzValue } from './fuzz-value.js'
 import type { Outcome } from './http-client.js'
@@ -126,22 +127,6 @@ export function checkOutcome(c: FuzzCase, o: Outcome, env: CheckEnv): Failure[] 
     if (problem) return fail(problem.startsWith('stream:') ? 'stream' : 'bad-200', problem)
   }
   return []
-}
-
-/** Parses an SSE body into events; null when it is not SSE. */
-export function sseEvents(text: string): { event: string | null; data: string }[] {
-  return text
-    .split('\n\n')
-    .filter((b) => b.trim() !== '')
-    .map((block) => {
-      let event: string | null = null
-      const data: string[] = []
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event: ')) event = line.slice(7)
-        else if (line.startsWith('data: ')) data.push(line.slice(6))
-      }
-      return { event, data: data.join('\n') }
-    })
 }
 
 function streamProblem(c: FuzzCase, text: string): string | null {
