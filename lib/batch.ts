@@ -1,7 +1,11 @@
 // Building one decode step's batch: the next token of every generating sequence first (a stream never waits for a
 // prompt), then chunks of waiting prompts in admission order within the step's token budget (chunked prefill).
 // The tokens are laid out in sequence-id order.
+// A prompt's media span (lib/media.ts) is decoded whole from its embeddings, before that member's text in the same
+// step, once it is encoded; the text before a span is never in the same step as the span.
 // Pure: no KV or native calls; the scheduler books what the step decoded once it settles.
+import type { MediaSpan } from './media.js'
+import type { NativeMediaInput } from './native.js'
 
 export interface BatchMember {
   /** the llama.cpp sequence id (slot) its tokens go to */
@@ -14,8 +18,10 @@ export interface BatchMember {
   readonly pending: number
   /** still decoding its prompt (nothing sampled yet) */
   readonly prefilling: boolean
-  /** waits for another sequence to finish computing a prefix it will share: no tokens this step */
+  /** waits for another sequence to finish computing a prefix it will share, or for a media span's encoding */
   readonly waiting: boolean
+  /** the prompt's media spans, in order */
+  readonly media?: readonly MediaSpan[]
 }
 
 export interface BatchEntry<M extends BatchMember> {
@@ -24,6 +30,10 @@ export interface BatchEntry<M extends BatchMember> {
   tokens: Int32Array
   /** index into the step's sampled tokens, or -1 when this entry is not sampled (a prompt chunk that is not the last) */
   sample: number
+  /** the position of its first token */
+  pos: number
+  /** set when these positions are a media span, decoded from its embeddings (`tokens` are its pseudo-tokens) */
+  media?: MediaSpan
 }
 
 export interface Batch<M extends BatchMember> {
@@ -33,6 +43,26 @@ export interface Batch<M extends BatchMember> {
   /** batch indices whose logits are sampled, one per sampled entry */
   sampleAt: Int32Array
   entries: BatchEntry<M>[]
+  /** media decoded before the tokens */
+  media: NativeMediaInput[]
+}
+
+/** The span of `spans` that starts at `at`, if any. */
+export function spanAt(spans: readonly MediaSpan[] | undefined, at: number): MediaSpan | undefined {
+  return spans?.find((s) => s.start === at)
+}
+
+/** The largest position <= n that does not fall inside a span (a prefix of cells never ends mid-image). */
+export function clampToSpans(spans: readonly MediaSpan[] | undefined, n: number): number {
+  if (!spans) return n
+  for (const s of spans) if (n > s.start && n < s.end) return s.start
+  return n
+}
+
+/** Where the text from `at` ends: the next span's start, or the prompt's end. */
+function textEnd(m: BatchMember, at: number): number {
+  const next = m.media?.find((s) => s.start >= at)
+  return next ? next.start : m.prompt.length
 }
 
 /**
@@ -41,40 +71,58 @@ export interface Batch<M extends BatchMember> {
  */
 export function buildBatch<M extends BatchMember>(members: readonly M[], nBatch: number, nFree: number): Batch<M> | null {
   const entries: BatchEntry<M>[] = []
+  const media: NativeMediaInput[] = []
   let budget = Math.min(nBatch, nFree)
+  let free = nFree
   let nSample = 0
+  let prefilled = false
   for (const m of members) {
     if (m.pending < 0 || budget <= 0) continue
-    entries.push({ member: m, tokens: Int32Array.of(m.pending), sample: nSample++ })
+    entries.push({ member: m, tokens: Int32Array.of(m.pending), sample: nSample++, pos: m.booked })
     budget--
+    free--
   }
   for (const m of members) {
-    if (budget <= 0) break
     if (!m.prefilling || m.waiting) continue
-    const n = Math.min(budget, m.prompt.length - m.booked)
+    let at = m.booked
+    const span = spanAt(m.media, at)
+    if (span) {
+      // whole, and only when it fits the free cells; past the token budget only as the step's first prefill
+      if (!span.embeddings || span.length > free || (span.length > budget && prefilled)) continue
+      entries.push({ member: m, tokens: m.prompt.subarray(at, span.end), sample: -1, pos: at, media: span })
+      media.push({ seq: m.slot, pos: at, chunk: span.chunk, embeddings: span.embeddings })
+      budget -= span.length
+      free -= span.length
+      prefilled = true
+      at = span.end
+    }
+    if (budget <= 0) continue
+    const n = Math.min(budget, textEnd(m, at) - at)
     if (n <= 0) continue
-    const last = m.booked + n === m.prompt.length
-    entries.push({ member: m, tokens: m.prompt.subarray(m.booked, m.booked + n), sample: last ? nSample++ : -1 })
+    const last = at + n === m.prompt.length
+    entries.push({ member: m, tokens: m.prompt.subarray(at, at + n), sample: last ? nSample++ : -1, pos: at })
     budget -= n
+    free -= n
+    prefilled = true
   }
   if (entries.length === 0) return null
   // laid out by sequence id: with one KV stream per sequence llama.cpp splits a batch into ubatches of
   // consecutive sequence ids (split_equal), and every extra ubatch is another pass over the weights
   entries.sort((a, b) => a.member.slot - b.member.slot)
-  const total = entries.reduce((s, e) => s + e.tokens.length, 0)
+  const text = entries.filter((e) => !e.media)
+  const total = text.reduce((s, e) => s + e.tokens.length, 0)
   const tokens = new Int32Array(total)
   const positions = new Int32Array(total)
   const seqIds = new Int32Array(total)
   const sampleAt = new Int32Array(nSample)
   let i = 0
-  for (const e of entries) {
-    const start = e.member.booked
+  for (const e of text) {
     tokens.set(e.tokens, i)
     for (let k = 0; k < e.tokens.length; k++, i++) {
-      positions[i] = start + k
+      positions[i] = e.pos + k
       seqIds[i] = e.member.slot
     }
     if (e.sample >= 0) sampleAt[e.sample] = i - 1
   }
-  return { tokens, positions, seqIds, sampleAt, entries }
+  return { tokens, positions, seqIds, sampleAt, entries, media }
 }

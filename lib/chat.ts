@@ -2,15 +2,19 @@
 // tools, tool_choice, a JSON schema and reasoning options; its grammar, triggers, preserved tokens and extra stops;
 // its parser for the output). Templates that know no tools get hearth's own envelope (tool-envelope.ts) instead.
 // Every schema and every JSON value from the caller is bounded here, before anything native sees it.
-import { toNativeMessages, type ChatMessage, type Tool } from './chat-template.js'
+import { createHash } from 'node:crypto'
+import { decodeChatMedia } from './chat-media.js'
+import { mediaParts, toNativeMessages, type ChatMessage, type Tool } from './chat-template.js'
 import { ParsedOutput, type ChatOutput } from './chat-output.js'
 import { HearthError, invalidParam } from './errors.js'
 import type { PreparedRequest } from './generation.js'
 import { checkGrammarLimits } from './grammar-limits.js'
 import { checkJsonTextLimits } from './json-limits.js'
 import { checkSchema } from './json-schema-check.js'
+import type { MediaSpan } from './media.js'
+import { portablePatterns } from './json-schema-portable.js'
 import type { Model } from './model.js'
-import type { NativeChatApplied, NativeChatInput } from './native.js'
+import type { NativeChatApplied, NativeChatInput, NativeChatMessage } from './native.js'
 import { samplingParams, type SamplingInput } from './params.js'
 import { EnvelopeOutput, envelopeConversation, envelopeSchema } from './tool-envelope.js'
 
@@ -48,9 +52,12 @@ const ANY_OBJECT = '{"type": "object"}'
 
 export async function prepareChat(model: Model, request: ChatRequest): Promise<PreparedRequest> {
   const params = samplingParams(request.sampling)
-  const format = request.format ?? { type: 'text' }
+  // media for a model that cannot read it is refused before any template work
+  if (!model.projector && mediaParts(request.messages).length > 0) await decodeChatMedia(request.messages, null, {}, model.id)
+  const asked = request.format ?? { type: 'text' }
+  const format: OutputFormat = asked.type === 'json-schema' ? { ...asked, schema: portablePatterns(asked.schema) } : asked
   const choice = request.toolChoice ?? 'auto'
-  let tools = choice === 'none' ? [] : (request.tools ?? [])
+  let tools = (choice === 'none' ? [] : (request.tools ?? [])).map((t) => (t.parameters ? { ...t, parameters: portablePatterns(t.parameters) } : t))
   if (typeof choice === 'object') tools = tools.filter((t) => t.name === choice.name)
   checkInputs(request, tools, format)
   const mustCall = tools.length > 0 && choice !== 'auto'
@@ -76,19 +83,41 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
     enableThinking: effort !== 'none' && effort !== 'minimal',
     ...(effort && effort !== 'none' && effort !== 'minimal' ? { chatTemplateKwargs: { reasoning_effort: JSON.stringify(effort) } } : {}),
   }
-  const render = (messages: ChatMessage[]) =>
-    templates.apply({ ...input, messages: toNativeMessages(envelope ? envelopeConversation(messages, tools, mustCall) : messages) })
+  const marker = model.projector?.marker ?? ''
+  const render = async (messages: ChatMessage[]) => {
+    const native = toNativeMessages(envelope ? envelopeConversation(messages, tools, mustCall) : messages, marker)
+    try {
+      return await templates.apply({ ...input, messages: native })
+    } catch (err) {
+      // Mistral's templates raise on any tool call id but nine letters and digits, such as OpenAI's (and hearth's)
+      // call_…: a template that refuses the ids gets ids it takes, the same for a call and its result
+      const short = shortCallIds(native)
+      if ((err as { code?: string }).code !== 'chat_template_error' || !short) throw err
+      return await templates.apply({ ...input, messages: short }).catch(() => Promise.reject(err))
+    }
+  }
   let messages = request.messages
   let applied = await render(messages)
-  let prompt = model.chatTokens(applied.prompt)
+  let prompt = await model.chatTokens(applied.prompt)
   while (request.truncateOldest && prompt.length >= model.scheduler.options.nCtxSeq) {
     const shorter = dropOldestTurn(messages)
     if (!shorter) break // only system messages and the last turn are left: the usual context error follows
     messages = shorter
     applied = await render(messages)
-    prompt = model.chatTokens(applied.prompt)
+    prompt = await model.chatTokens(applied.prompt)
+  }
+  // media: decoded for the conversation as it will be sent, then the prompt is tokenized around it
+  let media: MediaSpan[] | undefined
+  const bitmaps = await decodeChatMedia(messages, model.projector, model.mediaOptions, model.id, request.signal)
+  if (bitmaps.length > 0) {
+    const mp = await model.projector!.tokenize(applied.prompt, bitmaps, model.chatBos(applied.prompt))
+    prompt = mp.tokens
+    media = mp.spans
+    const last = media.at(-1)!
+    if (last.end >= prompt.length) throw invalidParam('messages', 'the conversation must not end with a media part: the model answers after text')
   }
   if (mustCall && !envelope) applied = { ...applied, grammar: callAtOnce(applied.grammar) }
+  if (!parallel && !envelope && tools.length && applied.grammar) applied = { ...applied, grammar: oneCall(applied.grammar) }
   // the chat layer's grammar is built from checked schemas; it is measured again, as any grammar is
   if (applied.grammar) {
     try {
@@ -103,6 +132,7 @@ export async function prepareChat(model: Model, request: ChatRequest): Promise<P
   const pieces = model.piecesPreserving(applied.preservedTokens)
   return {
     prompts: [prompt],
+    ...(media ? { media: [media] } : {}),
     params,
     n: request.n ?? 1,
     output: () => outputFor(applied, envelope),
@@ -127,6 +157,38 @@ export function callAtOnce(grammar: string): string {
   return grammar.replace(/^(root ::= .*?) until-\d+\?( .*)$/m, '$1$2')
 }
 
+/**
+ * The messages with every tool call id that is not nine letters and digits replaced by nine hex digits of its
+ * hash (the same id, the same replacement: a call and its result still match, and the prompt of a conversation
+ * does not change from turn to turn), or null when no id needs it.
+ */
+export function shortCallIds(messages: NativeChatMessage[]): NativeChatMessage[] | null {
+  const nine = /^[A-Za-z0-9]{9}$/
+  const short = (id: string) => (nine.test(id) ? id : createHash('sha256').update(id).digest('hex').slice(0, 9))
+  let changed = false
+  const out = messages.map((m) => {
+    const ids = [...(m.toolCalls ?? []).map((c) => c.id ?? ''), ...(m.toolCallId === undefined ? [] : [m.toolCallId])]
+    if (ids.every((id) => nine.test(id))) return m
+    changed = true
+    return {
+      ...m,
+      ...(m.toolCalls ? { toolCalls: m.toolCalls.map((c) => ({ ...c, id: short(c.id ?? '') })) } : {}),
+      ...(m.toolCallId === undefined ? {} : { toolCallId: short(m.toolCallId) }),
+    }
+  })
+  return changed ? out : null
+}
+
+/**
+ * The grammar of a turn that may call at most one tool. llama.cpp's chat layer ignores parallel_tool_calls for
+ * templates that wrap each call in its own markers (Qwen's and Hermes' `<tool_call>…</tool_call>`): its rule
+ * `tool-calls ::= (tool-call space)+` lets a model write call after call, which hearth then drops, until
+ * max_tokens. One call, then the end of the turn, is what the client asked for.
+ */
+export function oneCall(grammar: string): string {
+  return grammar.replace(/^tool-calls ::= \(tool-call\?? space\)\+$/m, 'tool-calls ::= tool-call space')
+}
+
 function chatConstraint(a: NativeChatApplied, prefill: Int32Array | null) {
   const { grammar, grammarLazy, grammarTriggers, preservedTokens, generationPrompt, thinkingStartTag, thinkingEndTags } = a
   return { grammar, grammarLazy, grammarTriggers, preservedTokens, generationPrompt, thinkingStartTag, thinkingEndTags, ...(prefill ? { prefillTokens: prefill } : {}) }
@@ -138,6 +200,7 @@ function prefillTokens(model: Model, prompt: Int32Array, generationPrompt: strin
   const want = Buffer.from(generationPrompt)
   let bytes = 0
   for (let k = 1; k <= prompt.length; k++) {
+    if (prompt[prompt.length - k]! < 0) return null // a media span
     bytes += model.specialBytes(prompt[prompt.length - k]!).length
     if (bytes < want.length) continue
     if (bytes > want.length) return null

@@ -7,6 +7,13 @@
 import { HearthError, invalidParam, toHearthError } from './errors.js'
 import type { NativeEmbedder } from './native.js'
 
+/** What the queue uses of an embedder (a fake in the tests without a model). */
+export interface QueueEmbedder {
+  facts: NativeEmbedder['facts']
+  embed: NativeEmbedder['embed']
+  dispose: NativeEmbedder['dispose']
+}
+
 export interface EmbeddingQueueOptions {
   /** token ids must be below this (checked here: one bad input must not fail the others in its chunk) */
   nVocab: number
@@ -54,7 +61,7 @@ export class EmbeddingQueue {
   /** ... and this many inputs (the embedder's sequences) */
   readonly nSeqMax: number
   readonly nEmbd: number
-  readonly #embedder: NativeEmbedder
+  readonly #embedder: QueueEmbedder
   readonly #nVocab: number
   // requests with inputs not yet handed to a chunk, in turn order: the next chunk starts with the first
   #ring: Job[] = []
@@ -70,7 +77,7 @@ export class EmbeddingQueue {
   #aborted = 0
 
   /** The queue owns `embedder` from here on: close() disposes it. */
-  constructor(embedder: NativeEmbedder, options: EmbeddingQueueOptions) {
+  constructor(embedder: QueueEmbedder, options: EmbeddingQueueOptions) {
     const facts = embedder.facts()
     this.#embedder = embedder
     this.#nVocab = options.nVocab
@@ -131,6 +138,12 @@ export class EmbeddingQueue {
 
   stats(): EmbeddingQueueStats {
     return { requests: this.#requests, inputs: this.#inputs, chunks: this.#chunks, aborted: this.#aborted }
+  }
+
+  /** Resolves when no request is admitted and no chunk is in flight. */
+  idle(): Promise<void> {
+    if (!this.#inFlight && this.#requests === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#onIdle.push(resolve))
   }
 
   /** Refuses new requests, lets the admitted ones finish (or abort), then disposes the embedder. Idempotent. */

@@ -4,6 +4,7 @@
 import { MessageAssembler, type AssembledMessage, type ChatOutput, type OutputDelta } from './chat-output.js'
 import { HearthError } from './errors.js'
 import type { SamplingParams } from './params.js'
+import type { MediaSpan } from './media.js'
 import type { ChatConstraint, Scheduler } from './scheduler.js'
 import type { PieceSource } from './token-text.js'
 import type { Sequence, SequenceResult, TokenInfo } from './sequence.js'
@@ -45,6 +46,8 @@ export interface GenerationResult {
 /** What a prepared request submits: tokenized prompts, validated parameters, the output transform per choice. */
 export interface PreparedRequest {
   prompts: Int32Array[]
+  /** each prompt's media spans (lib/media.ts), where it has any */
+  media?: (readonly MediaSpan[] | undefined)[]
   params: SamplingParams
   n: number
   output: () => ChatOutput
@@ -81,11 +84,18 @@ export class Generation implements AsyncIterable<GenerationEvent> {
     }
     const seqs: Sequence[] = []
     try {
-      for (const prompt of prompts) {
+      for (const [k, prompt] of prompts.entries()) {
+        const media = request.media?.[k]
         for (let i = 0; i < n; i++) {
           // seeded choices get seed, seed + 1, ...: different, and each reproducible
           const p = params.seed !== null && i > 0 ? { ...params, seed: params.seed + i } : params
-          seqs.push(scheduler.submit(prompt, p, { ...(request.chat ? { chat: request.chat } : {}), ...(request.pieces ? { pieces: request.pieces } : {}) }))
+          seqs.push(
+            scheduler.submit(prompt, p, {
+              ...(request.chat ? { chat: request.chat } : {}),
+              ...(request.pieces ? { pieces: request.pieces } : {}),
+              ...(media ? { media } : {}),
+            }),
+          )
         }
       }
     } catch (err) {

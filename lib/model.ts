@@ -6,11 +6,12 @@ import { basename, join } from 'node:path'
 import { prepareChat, type ChatRequest } from './chat.js'
 import { PlainOutput } from './chat-output.js'
 import { FALLBACK_CHAT_TEMPLATE, FALLBACK_STOPS, type ChatMessage } from './chat-template.js'
+import { MEDIA_DEFAULTS, type MediaOptions } from './chat-media.js'
 import { EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js'
 import { HearthError, invalidParam, toHearthError } from './errors.js'
 import { Generation, type PreparedRequest } from './generation.js'
 import { checkGrammarLimits } from './grammar-limits.js'
-import { chooseKvLayout, type KvLayoutChoice } from './kv-layout.js'
+import { chooseKvLayout, type KvLayout, type KvLayoutChoice } from './kv-layout.js'
 import { MemoryBudget } from './memory-budget.js'
 import {
   KV_CACHE_TYPES,
@@ -20,14 +21,18 @@ import {
   type NativeChatTemplates,
   type NativeContext,
   type NativeContextFacts,
+  type NativeMemoryUse,
   type NativeModel,
   type NativeModelFacts,
   type NativeSeqState,
 } from './native.js'
+import { MediaProjector, pairedProjector, type MediaSpan } from './media.js'
 import { samplingParams, type SamplingInput, type SamplingParams } from './params.js'
 import { PromptCache } from './prompt-cache.js'
-import { Scheduler, type SchedulerStats } from './scheduler.js'
+import { promptTokenLists } from './prompt-tokens.js'
+import { Scheduler, type SchedulerStats, type StepContext } from './scheduler.js'
 import type { Sequence } from './sequence.js'
+import type { ThreadShare } from './thread-share.js'
 import { PreservingPieces, TokenPieces, type PieceSource } from './token-text.js'
 
 /** The built-in model: a 2.6M-parameter llama trained for hearth on Austen and the KJV (models/README.md). */
@@ -76,6 +81,42 @@ export interface ModelOptions {
   onProgress?: (progress: number) => void
   /** decode one token after loading so the first request does not pay for paging the weights in; default true */
   warmup?: boolean
+  /**
+   * a multimodal projector (mmproj GGUF) that lets chats carry images (and audio, if it has an audio encoder);
+   * default an `mmproj-*.gguf` beside the model (lib/media.ts pairedProjector), false for none. A named one that
+   * fails to load fails the load; one found beside the model is skipped with a warning (the model serves text)
+   */
+  projector?: string | false
+  /** limits and the remote fetcher for media parts */
+  media?: MediaOptions
+  /** the name the model answers to and reports (`model.id`); default the file name without .gguf */
+  id?: string
+  /** CPU threads shared with other models (lib/thread-share.ts): the context is created with `threads` (default
+   * the share's total) and uses its share of them in each step */
+  threadShare?: ThreadShare
+}
+
+/** The context a load makes, from the model's trained context and the options (the defaults of ModelOptions). */
+export function planContext(nCtxTrain: number, options: ModelOptions): ContextPlan {
+  const contextSize = options.contextSize ?? Math.min(nCtxTrain, 4096)
+  const parallel = options.parallel ?? 8
+  checkPositive('contextSize', contextSize)
+  checkPositive('parallel', parallel)
+  const layout = chooseKvLayout({ choice: options.kvLayout ?? 'auto', parallel, contextSize, kvSize: options.kvSize })
+  const kvSize = options.kvSize ?? (layout === 'per-seq' ? contextSize * parallel : Math.max(contextSize, Math.min(contextSize * parallel, 16384)))
+  if (kvSize < contextSize) throw invalidParam('kvSize', 'kvSize must be at least contextSize')
+  checkKvCache(options)
+  const batchSize = options.batchSize ?? 512
+  return { contextSize, parallel, kvSize, batchSize, ubatchSize: options.ubatchSize ?? Math.min(batchSize, 512), layout }
+}
+
+export interface ContextPlan {
+  contextSize: number
+  parallel: number
+  kvSize: number
+  batchSize: number
+  ubatchSize: number
+  layout: KvLayout
 }
 
 export interface TokenizeOptions {
@@ -102,6 +143,8 @@ export interface TextRequest {
 
 /** Most choices one request may ask for per prompt. */
 export const MAX_CHOICES = 16
+// inputs one native embed call (one llama_decode, one chunk of the embedding queue) takes at most
+const EMBED_INPUTS_PER_CALL = 16
 
 export interface EmbeddingResult {
   vectors: Float32Array[]
@@ -110,6 +153,8 @@ export interface EmbeddingResult {
 }
 
 export class Model {
+  /** a model that generates (EmbeddingModel's is 'embeddings') */
+  readonly kind = 'llm' as const
   readonly path: string
   /** the file name without .gguf: the id the server lists */
   readonly id: string
@@ -124,8 +169,15 @@ export class Model {
   /** token pieces with special tokens as their text (for preserved tool-call markers) */
   readonly #specialPieces: TokenPieces
   readonly #preserving = new Map<string, PieceSource | null>()
+  /** the longest token's bytes: a text longer than n times this cannot be n tokens or fewer */
+  readonly #maxPieceBytes: number
   readonly eog: Int32Array
   readonly scheduler: Scheduler
+  /** prompts whose KV cells were given up, kept in host RAM to be restored (null when turned off) */
+  readonly promptCache: PromptCache<NativeSeqState> | null
+  /** the multimodal projector, when one was loaded */
+  readonly projector: MediaProjector | null
+  readonly mediaOptions: Readonly<MediaOptions>
   readonly #native: NativeModel
   readonly #ctx: NativeContext
   /** the KV cache as created: its layout and element types */
@@ -134,6 +186,9 @@ export class Model {
   #embedder: Promise<EmbeddingQueue> | null = null
   #embedQueue: EmbeddingQueue | null = null
   #disposed = false
+  /** what llama.cpp reports the weights, contexts and compute buffers hold (measured when each is made) */
+  #memory: NativeMemoryUse
+  #threads: number
 
   private constructor(
     path: string,
@@ -143,9 +198,12 @@ export class Model {
     options: ModelOptions,
     parallel: number,
     contextSize: number,
+    projector: MediaProjector | null,
   ) {
     this.path = path
-    this.id = basename(path).replace(/\.gguf$/i, '')
+    this.projector = projector
+    this.mediaOptions = { ...MEDIA_DEFAULTS, ...options.media }
+    this.id = options.id ?? basename(path).replace(/\.gguf$/i, '')
     this.#native = m
     this.#ctx = ctx
     this.#options = options
@@ -155,12 +213,16 @@ export class Model {
     this.context = ctx.facts()
     this.pieces = new TokenPieces(m.tokenPieces(false))
     this.#specialPieces = new TokenPieces(m.tokenPieces(true))
+    this.#maxPieceBytes = Math.max(1, this.#specialPieces.longest)
     this.eog = m.eogTokens()
     this.chatTemplates = templates
     this.templateStops = templates.source === FALLBACK_CHAT_TEMPLATE ? FALLBACK_STOPS : []
     const layout = this.context.kvUnified ? 'unified' : 'per-seq'
     this.kvCache = { layout, typeK: options.cacheTypeK ?? 'f16', typeV: options.cacheTypeV ?? 'f16', flashAttention: options.flashAttention ?? 'auto' }
-    this.scheduler = new Scheduler(ctx, this.pieces, this.eog, {
+    this.#memory = ctx.memory()
+    this.#threads = this.context.nThreads
+    const share = options.threadShare
+    this.scheduler = new Scheduler(share ? this.#sharingThreads(ctx, share) : ctx, this.pieces, this.eog, {
       nParallel: parallel,
       maxQueue: options.maxQueue ?? 64,
       nBatch: this.context.nBatch,
@@ -168,7 +230,25 @@ export class Model {
       nCtxSeq: contextSize,
       promptCache: options.promptCache ?? true,
       kvLayout: layout,
-      ramCache: ramCache(options),
+      ramCache: (this.promptCache = ramCache(options)),
+    })
+    share?.add(this)
+  }
+
+  /** The context as the scheduler sees it, taking this model's share of the threads before each step. */
+  #sharingThreads(ctx: NativeContext, share: ThreadShare): StepContext {
+    return new Proxy(ctx, {
+      get: (target, prop) => {
+        const value = Reflect.get(target, prop) as unknown
+        if (prop === 'step') {
+          return (...args: Parameters<NativeContext['step']>) => {
+            const n = share.threadsFor(this)
+            if (n !== this.#threads) this.#threads = target.setThreads(n, n)[0]
+            return target.step(...args)
+          }
+        }
+        return typeof value === 'function' ? value.bind(target) : value
+      },
     })
   }
 
@@ -185,21 +265,13 @@ export class Model {
       })
     try {
       const facts = m.facts()
-      const contextSize = options.contextSize ?? Math.min(facts.nCtxTrain, 4096)
-      const parallel = options.parallel ?? 8
-      checkPositive('contextSize', contextSize)
-      checkPositive('parallel', parallel)
-      const layout = chooseKvLayout({ choice: options.kvLayout ?? 'auto', parallel, contextSize, kvSize: options.kvSize })
-      const kvSize = options.kvSize ?? (layout === 'per-seq' ? contextSize * parallel : Math.max(contextSize, Math.min(contextSize * parallel, 16384)))
-      if (kvSize < contextSize) throw invalidParam('kvSize', 'kvSize must be at least contextSize')
-      checkKvCache(options)
-      const batchSize = options.batchSize ?? 512
-      const threads = options.threads ?? availableParallelism()
+      const { contextSize, parallel, kvSize, batchSize, ubatchSize, layout } = planContext(facts.nCtxTrain, options)
+      const threads = options.threads ?? options.threadShare?.total ?? availableParallelism()
       const ctx = await native.createContext(m, {
         nCtx: kvSize,
         nSeqMax: parallel,
         nBatch: batchSize,
-        nUbatch: options.ubatchSize ?? Math.min(batchSize, 512),
+        nUbatch: ubatchSize,
         threads,
         threadsBatch: options.threadsBatch ?? threads,
         kvUnified: layout === 'unified',
@@ -223,7 +295,20 @@ export class Model {
         ctx.dispose()
         throw err
       })
-      const model = new Model(path, m, ctx, templates, options, parallel, contextSize)
+      let projector: MediaProjector | null = null
+      const projectorPath = options.projector === false ? null : (options.projector ?? (await pairedProjector(path)))
+      if (projectorPath) {
+        const projectorOptions = { threads, gpu: (options.gpuLayers ?? -1) !== 0, maxPixels: options.media?.maxPixels ?? MEDIA_DEFAULTS.maxPixels }
+        projector = await MediaProjector.load(m, projectorPath, projectorOptions).catch((err: unknown) => {
+          if (options.projector === undefined) {
+            process.emitWarning(`hearth: ${projectorPath} beside ${path} is not a projector for it, so the model serves text only: ${toHearthError(err).message}`)
+            return null
+          }
+          ctx.dispose()
+          throw err
+        })
+      }
+      const model = new Model(path, m, ctx, templates, options, parallel, contextSize, projector)
       progress?.(1)
       return model
     } catch (err) {
@@ -265,34 +350,34 @@ export class Model {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
     const n = request.n ?? 1
     if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw invalidParam('n', `n must be an integer between 1 and ${MAX_CHOICES}`)
-    const prepared = 'messages' in request ? await prepareChat(this, request) : this.#prepareText(request)
-    for (const p of prepared.prompts) this.#checkRequest(p, prepared.params)
+    const prepared = 'messages' in request ? await prepareChat(this, request) : await this.#prepareText(request)
+    prepared.prompts.forEach((p, i) => this.#checkRequest(p, prepared.params, prepared.media?.[i]))
     return new Generation(this.scheduler, prepared)
   }
 
   /**
-   * Every prompt form (a text, token ids, or a list of either) as token arrays; texts get BOS as the model wants.
-   * Token ids are checked against the vocabulary. `param` names the input in errors.
+   * A request's text as tokens, off the JS thread (tokenizers are superlinear on some inputs), after refusing text
+   * that cannot fit in `maxTokens` however it tokenizes: no token holds more than the vocabulary's longest piece.
    */
-  tokenizePrompts(raw: TextRequest['prompt'], param = 'prompt'): Int32Array[] {
-    const list = typeof raw === 'string' || (raw.length > 0 && typeof raw[0] === 'number') ? [raw as string | ArrayLike<number>] : (raw as (string | ArrayLike<number>)[])
-    if (list.length === 0) throw invalidParam(param, `${param} must not be empty`)
-    const nVocab = this.facts.nVocab
-    return list.map((p, i) => {
-      if (typeof p === 'string') return this.tokenize(p)
-      if (p.length === 0) throw invalidParam(param, `${param}[${i}] is an empty token list`)
-      const tokens = Int32Array.from(p)
-      for (let k = 0; k < tokens.length; k++) {
-        if (!(tokens[k]! >= 0 && tokens[k]! < nVocab) || tokens[k] !== p[k]) {
-          throw new HearthError('invalid_token', `token id ${p[k]} is outside the vocabulary (0..${nVocab - 1})`, param)
-        }
-      }
-      return tokens
-    })
+  async tokenizeText(text: string, options: TokenizeOptions & { maxTokens: number; param: string }): Promise<Int32Array> {
+    const bytes = Buffer.byteLength(text)
+    if (bytes > options.maxTokens * this.#maxPieceBytes) {
+      throw new HearthError('context_length_exceeded', `${options.param} has ${bytes} bytes, more than ${options.maxTokens} tokens can hold`, options.param)
+    }
+    return this.#native.tokenizeAsync(text, options.addSpecial ?? true, options.parseSpecial ?? false)
   }
 
-  #prepareText(request: TextRequest): PreparedRequest {
-    const prompts = request.suffix === undefined ? this.tokenizePrompts(request.prompt) : this.#infillPrompts(request.prompt, request.suffix)
+  /**
+   * Every prompt form (a text, token ids, or a list of either) as token arrays; texts get BOS as the model wants.
+   * Token ids are checked against the vocabulary. `param` names the input in errors; a text that cannot fit in
+   * `maxTokens` is refused before it is tokenized.
+   */
+  async tokenizePrompts(raw: TextRequest['prompt'], param = 'prompt', maxTokens = this.scheduler.options.nCtxSeq): Promise<Int32Array[]> {
+    return promptTokenLists(raw, (text) => this.tokenizeText(text, { maxTokens, param }), this.facts.nVocab, param)
+  }
+
+  async #prepareText(request: TextRequest): Promise<PreparedRequest> {
+    const prompts = request.suffix === undefined ? await this.tokenizePrompts(request.prompt) : await this.#infillPrompts(request.prompt, request.suffix)
     return {
       prompts,
       params: samplingParams(request.sampling),
@@ -306,17 +391,18 @@ export class Model {
    * Fill-in-the-middle prompts in llama.cpp's prefix-suffix-middle order: [BOS] <fim_pre> prefix <fim_suf> suffix
    * <fim_mid>, after which the model writes the middle.
    */
-  #infillPrompts(raw: TextRequest['prompt'], suffix: string): Int32Array[] {
+  async #infillPrompts(raw: TextRequest['prompt'], suffix: string): Promise<Int32Array[]> {
     const { fimPre, fimSuf, fimMid, bos, addBos } = this.facts
     if (fimPre < 0 || fimSuf < 0 || fimMid < 0) {
       throw new HearthError('unsupported_parameter', `suffix (fill-in-the-middle) needs a model with FIM tokens; ${this.id} has none`, 'suffix')
     }
-    const after = this.#native.tokenize(suffix, false, false)
+    const maxTokens = this.scheduler.options.nCtxSeq
+    const after = await this.tokenizeText(suffix, { addSpecial: false, maxTokens, param: 'suffix' })
     const list = typeof raw === 'string' || (raw.length > 0 && typeof raw[0] === 'number') ? [raw as string | ArrayLike<number>] : (raw as (string | ArrayLike<number>)[])
-    return list.map((p) => {
-      const before = typeof p === 'string' ? this.#native.tokenize(p, false, false) : this.tokenizePrompts([p])[0]!
+    return Promise.all(list.map(async (p) => {
+      const before = typeof p === 'string' ? await this.tokenizeText(p, { addSpecial: false, maxTokens, param: 'prompt' }) : (await this.tokenizePrompts([p]))[0]!
       return Int32Array.from([...(addBos && bos >= 0 ? [bos] : []), fimPre, ...before, fimSuf, ...after, fimMid])
-    })
+    }))
   }
 
   /** A chat through the model's template (tools, formats and reasoning as `run` takes them). */
@@ -330,15 +416,25 @@ export class Model {
   }
 
   /** A rendered chat prompt as tokens: special-token text parsed, BOS added unless the template already wrote it. */
-  chatTokens(text: string): Int32Array {
-    const bosText = this.facts.bos >= 0 ? this.detokenize([this.facts.bos], true) : ''
-    const addBos = this.facts.addBos && !(bosText && text.startsWith(bosText))
-    const tokens = this.#native.tokenize(text, false, true)
-    if (!addBos) return tokens
+  async chatTokens(text: string): Promise<Int32Array> {
+    const bos = this.chatBos(text)
+    const tokens = await this.tokenizeText(text, { addSpecial: false, parseSpecial: true, maxTokens: this.scheduler.options.nCtxSeq, param: 'messages' })
+    if (bos < 0) return tokens
     const out = new Int32Array(tokens.length + 1)
-    out[0] = this.facts.bos
+    out[0] = bos
     out.set(tokens, 1)
     return out
+  }
+
+  /** The BOS token a rendered chat prompt needs in front, or -1 (the model adds none, or the template wrote it). */
+  chatBos(text: string): number {
+    const bosText = this.facts.bos >= 0 ? this.detokenize([this.facts.bos], true) : ''
+    return this.facts.addBos && !(bosText && text.startsWith(bosText)) ? this.facts.bos : -1
+  }
+
+  /** tokens one embedding input may have */
+  get embeddingContextSize(): number {
+    return this.#options.embeddingContextSize ?? Math.min(this.facts.nCtxTrain, 2048)
   }
 
   /** A token's bytes with special tokens as their text (what a chat template wrote). */
@@ -371,11 +467,15 @@ export class Model {
   }
 
   /** What must be refused before anything reaches the native side: tokens outside the vocabulary, bad grammars. */
-  #checkRequest(prompt: Int32Array, params: SamplingParams): void {
+  #checkRequest(prompt: Int32Array, params: SamplingParams, media?: readonly MediaSpan[]): void {
     if (!(prompt instanceof Int32Array)) throw invalidParam('prompt', 'prompt tokens must be an Int32Array')
     // the native step would refuse the batch later, where one bad request cannot be told from the others
     const nVocab = this.facts.nVocab
+    let span = 0
     for (let i = 0; i < prompt.length; i++) {
+      // media positions hold pseudo-tokens and are decoded from embeddings
+      while (media && span < media.length && media[span]!.end <= i) span++
+      if (media && span < media.length && i >= media[span]!.start) continue
       const token = prompt[i]!
       if (!(token >= 0 && token < nVocab)) {
         throw new HearthError('invalid_token', `prompt token ${token} at index ${i} is outside the vocabulary (0..${nVocab - 1})`, 'prompt')
@@ -403,7 +503,8 @@ export class Model {
    */
   async embed(inputs: (string | Int32Array)[], options: { signal?: AbortSignal } = {}): Promise<EmbeddingResult> {
     if (this.#disposed) throw new HearthError('model_disposed', 'the model was disposed')
-    const tokens = inputs.map((x) => (typeof x === 'string' ? this.tokenize(x) : x))
+    const maxTokens = this.embeddingContextSize
+    const tokens = await Promise.all(inputs.map((x, i) => (typeof x === 'string' ? this.tokenizeText(x, { maxTokens, param: `input[${i}]` }) : x)))
     const queue = await this.#getEmbedder()
     const vectors = await queue.submit(tokens, options.signal)
     return { vectors, promptTokens: tokens.reduce((n, t) => n + t.length, 0) }
@@ -417,10 +518,15 @@ export class Model {
   #getEmbedder(): Promise<EmbeddingQueue> {
     this.#embedder ??= native
       .createEmbedder(this.#native, {
-        nCtx: this.#options.embeddingContextSize ?? Math.min(this.facts.nCtxTrain, 2048),
+        nCtx: this.embeddingContextSize,
+        nSeqMax: EMBED_INPUTS_PER_CALL,
         threads: this.#options.threads ?? availableParallelism(),
       })
-      .then((e) => (this.#embedQueue = new EmbeddingQueue(e, { nVocab: this.facts.nVocab, maxQueue: this.#options.maxEmbeddingQueue })))
+      .then((e) => {
+        const used = e.memory()
+        this.#memory = { ...this.#memory, context: this.#memory.context + used.context, compute: this.#memory.compute + used.compute, host: this.#memory.host + used.host - used.hostModel }
+        return (this.#embedQueue = new EmbeddingQueue(e, { nVocab: this.facts.nVocab, maxQueue: this.#options.maxEmbeddingQueue }))
+      })
     return this.#embedder
   }
 
@@ -428,14 +534,44 @@ export class Model {
     return this.scheduler.stats()
   }
 
+  /**
+   * Bytes this model holds as llama.cpp reports them: the weights once, the generation context's KV cache and
+   * compute buffers, and the embedding context's once embed() has made it. `host` is the part in RAM.
+   */
+  memoryUse(): Readonly<NativeMemoryUse> {
+    return this.#memory
+  }
+
+  /** CPU threads the context used for its last step (its share while other models are busy too). */
+  get threads(): number {
+    return this.#threads
+  }
+
+  /** It has requests running or queued (generations or embeddings). */
+  busy(): boolean {
+    const s = this.scheduler.stats()
+    return s.active + s.queued > 0 || (this.#embedQueue?.stats().requests ?? 0) > 0
+  }
+
+  /** Resolves when no generation runs or waits and no embedding is admitted (it may be busy again by the time
+   * its caller runs: check busy()). */
+  async idle(): Promise<void> {
+    await this.scheduler.idle()
+    await this.#embedQueue?.idle()
+  }
+
   /** Waits for running requests to end, then frees the contexts and the weights. */
   async dispose(): Promise<void> {
     if (this.#disposed) return
     this.#disposed = true
+    this.#options.threadShare?.remove(this)
     await this.scheduler.close()
     if (this.#embedder) await (await this.#embedder.catch(() => null))?.close()
     this.#ctx.dispose()
+    this.projector?.dispose()
     this.#native.dispose()
+    // the KV cache and compute buffers just freed would otherwise stay in the allocator, and RSS climb per reload
+    native.trimHeap()
   }
 }
 

@@ -45,6 +45,8 @@ export interface NativeModelFacts {
 export interface NativeModel {
   facts(): NativeModelFacts
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array
+  /** the same on the libuv pool: a request's text (tokenizers are superlinear on some inputs) */
+  tokenizeAsync(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<Int32Array>
   detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): string
   /** every token's bytes: token t is bytes[offsets[t] .. offsets[t + 1]) */
   tokenPieces(special: boolean): { bytes: Uint8Array; offsets: Uint32Array }
@@ -55,19 +57,20 @@ export interface NativeModel {
   dispose(): void
 }
 
+/** Every field is required: hearth's defaults live in lib/model.ts, never in the addon. */
 export interface NativeContextOptions {
-  nCtx?: number
-  nSeqMax?: number
-  nBatch?: number
-  nUbatch?: number
-  threads?: number
-  threadsBatch?: number
-  /** one pool of cells for all sequences (default), or one stream of nCtx / nSeqMax cells per sequence */
-  kvUnified?: boolean
-  flashAttention?: 'auto' | 'on' | 'off'
-  /** KV cache element types (default f16); a quantized V cache needs flash attention */
-  typeK?: KvCacheType
-  typeV?: KvCacheType
+  nCtx: number
+  nSeqMax: number
+  nBatch: number
+  nUbatch: number
+  threads: number
+  threadsBatch: number
+  /** one pool of cells for all sequences, or one stream of nCtx / nSeqMax cells per sequence */
+  kvUnified: boolean
+  flashAttention: 'auto' | 'on' | 'off'
+  /** KV cache element types; a quantized V cache needs flash attention */
+  typeK: KvCacheType
+  typeV: KvCacheType
 }
 
 /** The KV cache types offered (--cache-type-k/-v). */
@@ -155,8 +158,27 @@ export interface NativeStepResult {
   sampleUs: number
 }
 
+/** Bytes a context holds as llama.cpp counts them (llama_get_memory_breakdown), summed over buffer types. */
+export interface NativeMemoryUse {
+  /** the weights: the same for every context of one model, so count them once per model */
+  model: number
+  /** the KV cache (or recurrent state) */
+  context: number
+  /** compute buffers */
+  compute: number
+  /** the part of the three in host memory (all of it in a CPU build) */
+  host: number
+  /** the part of the weights in host memory */
+  hostModel: number
+}
+
 export interface NativeContext {
   facts(): NativeContextFacts
+  /** between steps only (context_busy otherwise) */
+  memory(): NativeMemoryUse
+  /** Threads for the next steps, between steps only; each clamped to 1 .. the count the context was created
+   * with. Returns the counts in use: [threads, threadsBatch]. */
+  setThreads(threads: number, threadsBatch: number): [number, number]
   setSampler(seq: number, params: NativeSamplerParams | null, promptTokens?: Int32Array): void
   seqRemove(seq: number, p0?: number, p1?: number): boolean
   /** dst gets src's cells in [p0, p1): shared in a unified cache; across KV streams a prefix (p0 <= 0) is copied
@@ -173,7 +195,7 @@ export interface NativeContext {
   clear(): void
   /** One decode step for the whole batch, sampling at most one position per sequence; every other method throws
    * `context_busy` until it settles. */
-  step(tokens: Int32Array, positions: Int32Array, seqIds: Int32Array, sampleAt: Int32Array): Promise<NativeStepResult>
+  step(tokens: Int32Array, positions: Int32Array, seqIds: Int32Array, sampleAt: Int32Array, media?: NativeMediaInput[]): Promise<NativeStepResult>
   dispose(): void
 }
 
@@ -183,10 +205,87 @@ export interface NativeSeqState {
   dispose(): void
 }
 
+/** An opaque handle owned by the addon (freed when collected); only the method that made it can read it. */
+declare const handleBrand: unique symbol
+export type NativeHandle<Kind extends string> = { readonly [handleBrand]: Kind }
+
+/** Media embeddings a step decodes into sequence `seq` from position `pos`, before that step's tokens. */
+export interface NativeMediaInput {
+  seq: number
+  pos: number
+  chunk: NativeHandle<'media-chunk'>
+  /** nTokens x the model's embedding size, from Projector.encode() */
+  embeddings: Float32Array
+}
+
+export interface NativeProjectorOptions {
+  /** CPU threads of the encoder */
+  threads: number
+  /** encode a blank image once at load */
+  warmup: boolean
+  /** the text in a prompt that stands for one media item */
+  marker: string
+  /** most embeddings per image for projectors with dynamic resolution; -1 the projector's own */
+  maxImageTokens: number
+  /** run the encoder on the GPU in a GPU build */
+  gpu: boolean
+}
+
+export interface NativeProjectorFacts {
+  vision: boolean
+  audio: boolean
+  /** Hz, -1 without an audio encoder */
+  audioSampleRate: number
+  marker: string
+  /** the text model's input embedding size (what each media embedding has) */
+  nEmbd: number
+  /** positions are M-RoPE (several per embedding) */
+  mrope: boolean
+  /** images attend to themselves both ways (Gemma 3) */
+  nonCausal: boolean
+}
+
+/** A decoded media file (RGB pixels or PCM samples). */
+export interface NativeBitmap {
+  /** SHA-256 of the file's bytes, hex */
+  id: string
+  audio: boolean
+  nx: number
+  ny: number
+  handle: NativeHandle<'bitmap'>
+}
+
+/** One media item of a tokenized prompt: nTokens embeddings over nPos positions. */
+export interface NativeMediaChunk {
+  type: 'image' | 'audio'
+  nTokens: number
+  nPos: number
+  /** the bitmap's id */
+  id: string
+  handle: NativeHandle<'media-chunk'>
+}
+
+/**
+ * A multimodal projector (mmproj) for one model; decode, tokenize and encode run on worker threads, encodes of
+ * one projector one at a time. Methods throw `projector_disposed` after dispose().
+ */
+export interface NativeProjector {
+  facts(): NativeProjectorFacts
+  /** file bytes (PNG, JPEG, GIF, BMP; WAV, MP3, FLAC with an audio encoder) to a bitmap; rejects with
+   * invalid_media when they are none of these, or an image has more than maxPixels pixels */
+  decode(bytes: Uint8Array, maxPixels: number): Promise<NativeBitmap>
+  /** a prompt with one marker per bitmap to token runs and media chunks, in order (no BOS added) */
+  tokenize(text: string, bitmaps: NativeHandle<'bitmap'>[], parseSpecial: boolean): Promise<(Int32Array | NativeMediaChunk)[]>
+  /** rejects with media_failed */
+  encode(chunk: NativeHandle<'media-chunk'>): Promise<{ embeddings: Float32Array; encodeUs: number }>
+  dispose(): void
+}
+
+/** nCtx, nSeqMax and threads are required: their defaults live in lib/model.ts. */
 export interface NativeEmbedderOptions {
-  nCtx?: number
-  nSeqMax?: number
-  threads?: number
+  nCtx: number
+  nSeqMax: number
+  threads: number
   pooling?: 'mean' | 'cls' | 'last'
 }
 
@@ -194,6 +293,8 @@ export interface NativeEmbedder {
   facts(): { nCtx: number; nSeqMax: number; nEmbd: number; pooling: string }
   /** input i is tokens[offsets[i] .. offsets[i + 1]); resolves to nInputs * nEmbd unit vectors */
   embed(tokens: Int32Array, offsets: Int32Array): Promise<Float32Array>
+  /** not while an embed() is in flight (context_busy) */
+  memory(): NativeMemoryUse
   dispose(): void
 }
 
@@ -330,6 +431,8 @@ export interface NativeAddon {
   loadModel(path: string, options: NativeModelOptions, onProgress?: (progress: number) => void): Promise<NativeModel>
   createContext(model: NativeModel, options: NativeContextOptions): Promise<NativeContext>
   createEmbedder(model: NativeModel, options: NativeEmbedderOptions): Promise<NativeEmbedder>
+  /** rejects with projector_load_failed (not a projector, or its embedding size is not the model's) */
+  loadProjector(model: NativeModel, path: string, options: NativeProjectorOptions): Promise<NativeProjector>
   /** The model's chat template (or `override`: Jinja source, or 'chatml') through llama.cpp's chat layer;
    * rejects with invalid_chat_template when it does not parse. */
   createChatTemplates(model: NativeModel, override?: string): Promise<NativeChatTemplates>
@@ -339,6 +442,8 @@ export interface NativeAddon {
   /** 0 debug, 1 info, 2 warn, 3 error, 4 none (default) */
   setLogLevel(level: number): void
   systemInfo(): { llama: string; gpuOffload: boolean; mmap: boolean; maxParallelSequences: number }
+  /** hands the allocator's free memory back to the system (glibc malloc_trim); false where it cannot */
+  trimHeap(): boolean
 }
 
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')

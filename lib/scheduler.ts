@@ -1,15 +1,19 @@
 // Continuous batching over one context: admission (first come, first served, with KV reservations), the prompt
-// cache (a new request reuses the longest prefix any slot holds, or one saved to host RAM), and the pipelined
-// step loop. The parts it is built from can be read and tested alone: `kv-cells.ts` (cell accounting),
-// `batch.ts` (what one step decodes), `prompt-cache.ts` (saved prompts in RAM), `sequence.ts` (a request's
-// output as text). A sequence leaves the batch in exactly one place, `#leave()`.
-import { buildBatch, type Batch, type BatchMember } from './batch.js'
+// cache (a new request reuses the longest prefix any slot holds, or one saved to host RAM), and the pipelined step
+// loop. The parts it is built from can be read and tested alone: `kv-cells.ts` (cell accounting), `prefix-plan.ts`
+// (the prompt cache's decisions), `prompt-cache.ts` (saved prompts in RAM), `batch.ts` (what one step decodes),
+// `running.ts` and `sequence.ts` (a request in the batch, and its output as text). A sequence leaves the batch in
+// exactly one place, `#leave()`.
+import { buildBatch, spanAt, type Batch, type BatchMember } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
 import { commonPrefix, KvCells } from './kv-cells.js'
 import type { KvLayout } from './kv-layout.js'
+import type { MediaSpan } from './media.js'
 import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeSeqState, type NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
+import { adoptPrefix, cellsNeeded, pickSlot, planReuse, type Reuse } from './prefix-plan.js'
 import type { CacheMatch, PromptCache, PromptCacheStats } from './prompt-cache.js'
+import { Running } from './running.js'
 import { Sequence, type FinishReason, type TokenInfo } from './sequence.js'
 import type { PieceSource, TokenPieces } from './token-text.js'
 
@@ -55,6 +59,8 @@ export interface SubmitOptions {
   pieces?: PieceSource
   /** the chat format's constraints on the output (its grammar, triggers, thinking tags) for the sampler */
   chat?: ChatConstraint
+  /** the prompt's media spans (lib/media.ts), in order; their positions hold pseudo-tokens */
+  media?: readonly MediaSpan[]
 }
 
 /** A chat format's output constraints, as the native sampler takes them. */
@@ -68,68 +74,12 @@ export type StepContext = Pick<NativeContext, 'step' | 'setSampler' | 'seqRemove
 const GATHER_QUIET_MS = 1
 const GATHER_MAX_MS = 10
 
-/** A shared prefix shorter than this is recomputed rather than waited for. */
-const MIN_SHARED_WAIT = 16
-
-/** A sequence between admission and leaving the batch. */
-class Running implements BatchMember {
-  readonly seq: Sequence
-  readonly slot: number
-  readonly #kv: KvCells
-  /** tokens it may generate: max tokens, or the room left in its context */
-  readonly budget: number
-  readonly admittedAt = performance.now()
-  readonly queuedMs: number
-  pending = -1
-  /** out of the batch; a token of it in the step in flight is discarded when that settles */
-  left = false
-  firstTokenAt = 0
-  cachedTokens = 0
-  /** an earlier sequence still prefilling the prefix this one shares: wait for its cells instead of computing them */
-  waitFor: Running | null = null
-  waitUpTo = 0
-  /** work on the native side before it can decode: its slot's old cells saved, a saved prefix restored */
-  prep: Prep | null = null
-
-  constructor(seq: Sequence, slot: number, kv: KvCells, budget: number, queuedAt: number) {
-    this.seq = seq
-    this.slot = slot
-    this.#kv = kv
-    this.budget = budget
-    this.queuedMs = this.admittedAt - queuedAt
-  }
-
-  get prompt(): Int32Array {
-    return this.seq.prompt
-  }
-
-  get booked(): number {
-    return this.#kv.length(this.slot)
-  }
-
-  get prefilling(): boolean {
-    return this.pending < 0 && this.seq.tokens.length === 0
-  }
-
-  get waiting(): boolean {
-    return this.waitFor !== null || this.prep !== null
-  }
-}
-
-/** A placement's work between steps, in this order. */
-interface Prep {
-  /** the slot's cells are worth keeping in RAM and are about to be cut: save them first */
-  save: boolean
-  /** then restore this saved prefix and keep `keep` tokens of it (else the cells come from a slot, or a wait) */
-  restore: CacheMatch<NativeSeqState> | null
-  keep: number
-}
-
 interface Queued {
   seq: Sequence
   budget: number
   at: number
   chat: ChatConstraint | undefined
+  media: readonly MediaSpan[] | undefined
 }
 
 /** A token booked from a settled step, rendered after the next step has started. */
@@ -145,18 +95,6 @@ interface StepOutcome {
   batch: Batch<Running>
   result: NativeStepResult | HearthError
 }
-
-/** How much of a prompt can come from cells: a slot's cells now, a running prefill's once it is done, or RAM. */
-interface Reuse {
-  length: number
-  /** the slot the cells come from, or -1 */
-  fromSlot: number
-  waitFor: Running | null
-  /** a saved prefix to restore */
-  ram: CacheMatch<NativeSeqState> | null
-}
-
-const NO_REUSE: Reuse = { length: 0, fromSlot: -1, waitFor: null, ram: null }
 
 /** What happens to a leaving sequence's cells. */
 type Cleanup = 'keep' | 'drop-generated' | 'drop-all'
@@ -243,7 +181,7 @@ export class Scheduler {
       queueMicrotask(() => seq.finish('length', { cachedTokens: 0, queuedMs: 0, admittedAt: performance.now(), firstTokenAt: 0 }))
       return seq
     }
-    const entry: Queued = { seq, budget, at: performance.now(), chat: options.chat }
+    const entry: Queued = { seq, budget, at: performance.now(), chat: options.chat, media: options.media?.length ? options.media : undefined }
     this.#lastSubmit = entry.at
     this.#queue.push(entry)
     if (!this.#stepping) this.#admit()
@@ -341,6 +279,8 @@ export class Scheduler {
       }
     } finally {
       this.#running = false
+      // sequences that only wait for media encodings are woken by the encodings (MediaSpan.encode's callback)
+      if (this.#active.length > 0 && this.#active.every((m) => m.waiting)) return
       if (this.#queue.length > 0 || this.#active.length > 0) this.#kick()
       else {
         this.#runCleanups()
@@ -379,7 +319,10 @@ export class Scheduler {
     this.#stepping = true
     let step: Promise<NativeStepResult>
     try {
-      step = this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
+      step =
+        batch.media.length > 0
+          ? this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt, batch.media)
+          : this.#ctx.step(batch.tokens, batch.positions, batch.seqIds, batch.sampleAt)
     } catch (err) {
       step = Promise.reject(err)
     }
@@ -398,6 +341,7 @@ export class Scheduler {
   }
 
   #build(): Batch<Running> | null {
+    this.#prepareMedia()
     if (this.#active.length === 0) return null
     // the cells this step could use; reservations guarantee them, idle caches give way (least recently used first)
     this.#kv.makeRoom(this.#want())
@@ -414,8 +358,29 @@ export class Scheduler {
   /** Cells the next step could fill. */
   #want(): number {
     let want = 0
-    for (const m of this.#active) want += m.pending >= 0 ? 1 : m.prefilling && !m.waiting ? m.prompt.length - m.booked : 0
-    return Math.min(want, this.#opts.nBatch)
+    let cap = this.#opts.nBatch
+    for (const m of this.#active) {
+      want += m.pending >= 0 ? 1 : m.prefilling && !m.waiting ? m.prompt.length - m.booked : 0
+      // a media span is decoded whole, even past the token budget
+      if (m.prefilling && !m.waiting) cap = Math.max(cap, spanAt(m.media, m.booked)?.length ?? 0)
+    }
+    return Math.min(want, cap)
+  }
+
+  /**
+   * Starts encoding the media spans of running prompts that their cells do not already hold (the prompt cache may
+   * have them); a span that failed to encode fails its sequence. An encoding that ends wakes the loop.
+   */
+  #prepareMedia(): void {
+    for (const m of [...this.#active]) {
+      if (!m.media || !m.prefilling || m.waitFor || m.prep) continue
+      const failed = m.media.find((s) => s.end > m.booked && s.error)
+      if (failed) {
+        this.#end(m, 'error', 'drop-all', failed.error)
+        continue
+      }
+      for (const span of m.media) if (span.start >= m.booked) span.encode(() => this.#kick())
+    }
   }
 
   // ---- native work between steps: the RAM prompt cache ----
@@ -465,7 +430,7 @@ export class Scheduler {
       if (m.left) return
       if (prep.restore && (await this.#restore(m, prep.restore, prep.keep))) return
       if (m.left || m.waitFor) return // a wait adopts its cells once the prefix is ready
-      m.cachedTokens = this.#adopt(m.slot, m.prompt)
+      m.cachedTokens = adoptPrefix(this.#kv, m.slot, m.prompt, this.#opts.promptCache, m.media)
       this.#counted(m)
     } finally {
       m.prep = null
@@ -524,69 +489,25 @@ export class Scheduler {
     }
   }
 
-  /**
-   * How much of `prompt` can come from cells: what a slot holds now, what a running prefill will hold, or a
-   * prefix saved in RAM. Idle slots keep their cells until the cells are needed (see KvCells), so a user's next
-   * turn usually finds its history still in place.
-   */
-  #reuse(prompt: Int32Array): Reuse {
-    if (!this.#opts.promptCache) return NO_REUSE
-    const best = this.#kv.bestPrefix(prompt)
-    // the last prompt token is always decoded again: its logits give the first output token
-    const last = prompt.length - 1
-    let available = Math.min(best.length, last)
-    // a saved prefix is restored when it adds enough tokens to be cheaper than computing them (PromptCache.minTokens)
-    let ram: CacheMatch<NativeSeqState> | null = null
-    if (this.#ram && available < last) {
-      const match = this.#ram.lookup(prompt)
-      if (match && Math.min(match.length, last) >= available + this.#ram.minTokens) {
-        ram = match
-        available = Math.min(match.length, last)
-      }
-    }
-    let wait: Running | null = null
-    let waitLength = 0
-    for (const m of this.#active) {
-      if (!m.prefilling || m.left) continue
-      const l = Math.min(commonPrefix(m.prompt, prompt), prompt.length - 1)
-      if (l >= available + MIN_SHARED_WAIT && l > m.booked && l > waitLength) {
-        wait = m
-        waitLength = l
-      }
-    }
-    if (wait) return { length: waitLength, fromSlot: wait.slot, waitFor: wait, ram: null }
-    if (ram) return { length: available, fromSlot: -1, waitFor: null, ram }
-    return { length: available, fromSlot: best.slot, waitFor: null, ram: null }
-  }
-
   /** Cells `prompt` needs promised beyond what busy slots already hold, and its reuse. */
-  #need(prompt: Int32Array, budget: number): { cells: number; reuse: Reuse } {
-    const reuse = this.#reuse(prompt)
-    // a prefix adopted from an idle slot (or restored) becomes held by a busy one: it needs room as new cells do
-    const adoptedIdle = reuse.ram || (reuse.fromSlot >= 0 && !this.#kv.isBusy(reuse.fromSlot)) ? reuse.length : 0
-    return { cells: prompt.length - reuse.length + budget + adoptedIdle, reuse }
+  #need(prompt: Int32Array, budget: number, media: readonly MediaSpan[] | undefined): { cells: number; reuse: Reuse<Running, NativeSeqState> } {
+    const reuse = planReuse(this.#kv, this.#active, prompt, this.#opts.promptCache, media, this.#ram)
+    return { cells: cellsNeeded(this.#kv, reuse, prompt, budget), reuse }
   }
 
   #place(q: Queued, idle: number[]): boolean {
     const { seq, budget } = q
     const prompt = seq.prompt
-    const { cells, reuse } = this.#need(prompt, budget)
+    const { cells, reuse } = this.#need(prompt, budget, q.media)
     if (!this.#kv.canReserve(cells)) return false
-    // the idle slot to use: the longest cached prefix of its own, else the least recently used (idle is LRU-first)
-    let target = idle[0]!
-    let targetLength = -1
-    for (const s of idle) {
-      const l = this.#opts.promptCache ? commonPrefix(this.#kv.tokens(s), prompt) : 0
-      if (l > targetLength) {
-        target = s
-        targetLength = l
-      }
-    }
+    const target = pickSlot(this.#kv, idle, prompt, this.#opts.promptCache)
     // first, as it may throw: nothing has changed yet
     const p = seq.params
     const penalized = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0
-    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed, q.chat), penalized ? prompt : undefined)
-    const m = new Running(seq, target, this.#kv, budget, q.at)
+    // media positions hold pseudo-tokens, which are no vocabulary ids: the penalties see the text only
+    const penaltyTokens = penalized ? (q.media ? prompt.filter((t) => t >= 0) : prompt) : undefined
+    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed, q.chat), penaltyTokens)
+    const m = new Running(seq, target, this.#kv, budget, q.at, q.media)
     this.#kv.acquire(target, prompt.length - reuse.length + budget)
     this.#active.push(m)
     this.#stats.promptTokens += prompt.length
@@ -595,13 +516,13 @@ export class Scheduler {
       m.waitUpTo = reuse.length
     }
     // the target's own cells survive as far as they are the prefix it reuses; what would be cut is saved first
-    const own = Math.min(targetLength, reuse.length)
+    const own = Math.min(commonPrefix(this.#kv.tokens(target), prompt), reuse.length)
     const keepsOwn = !reuse.waitFor && !reuse.ram && (reuse.fromSlot === target || own >= reuse.length)
     const save = this.#worthSaving(target, keepsOwn ? own : 0)
     if (save || reuse.ram) {
       m.prep = { save, restore: reuse.ram, keep: reuse.length }
     } else if (!reuse.waitFor) {
-      m.cachedTokens = this.#adopt(target, prompt)
+      m.cachedTokens = adoptPrefix(this.#kv, target, prompt, this.#opts.promptCache, q.media)
       this.#counted(m)
     }
     return true
@@ -616,29 +537,13 @@ export class Scheduler {
     let promised = this.#kv.heldByBusy() + this.#kv.reserved
     for (let i = 0; i < this.#queue.length; i++) {
       const q = this.#queue[i]!
-      const cells = this.#need(q.seq.prompt, q.budget).cells
-      if (free === 0 || promised + cells > this.#opts.nCtx) return { count: this.#queue.length - i, slotFree: free > 0 }
+      const cells = this.#need(q.seq.prompt, q.budget, q.media).cells
+      const fits = this.#kv.layout === 'per-seq' ? cells <= this.#kv.slotCells : promised + cells <= this.#opts.nCtx
+      if (free === 0 || !fits) return { count: this.#queue.length - i, slotFree: free > 0 }
       free--
       promised += cells
     }
     return { count: 0, slotFree: free > 0 }
-  }
-
-  /**
-   * Gives `target` the longest prefix of `prompt` that any slot holds: its own cells, or another slot's shared
-   * into it. Returns how many prompt tokens need no computing.
-   */
-  #adopt(target: number, prompt: Int32Array): number {
-    if (!this.#opts.promptCache) {
-      this.#kv.truncate(target, 0)
-      return 0
-    }
-    const best = this.#kv.bestPrefix(prompt)
-    const own = commonPrefix(this.#kv.tokens(target), prompt)
-    const reuse = Math.min(Math.max(best.length, own), prompt.length - 1)
-    if (best.slot >= 0 && best.slot !== target && best.length > own) this.#kv.share(best.slot, target, reuse)
-    else this.#kv.truncate(target, reuse)
-    return reuse
   }
 
   // waiting sequences whose prefix is ready (or whose source went away) take the shared cells now
@@ -648,7 +553,7 @@ export class Scheduler {
       if (!w || m.prep) continue
       if (!w.left && w.prefilling && w.booked < m.waitUpTo) continue
       m.waitFor = null
-      m.cachedTokens = this.#adopt(m.slot, m.prompt)
+      m.cachedTokens = adoptPrefix(this.#kv, m.slot, m.prompt, this.#opts.promptCache, m.media)
       this.#counted(m)
     }
   }
@@ -664,6 +569,7 @@ export class Scheduler {
     for (const e of batch.entries) {
       this.#kv.book(e.member.slot, e.tokens)
       e.member.pending = -1
+      e.media?.release()
     }
     const out: Sampled[] = []
     for (const e of batch.entries) {

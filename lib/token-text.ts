@@ -20,6 +20,13 @@ export class TokenPieces implements PieceSource {
     return this.#offsets.length - 1
   }
 
+  /** the most bytes any token has */
+  get longest(): number {
+    let most = 0
+    for (let t = 0; t < this.size; t++) most = Math.max(most, this.#offsets[t + 1]! - this.#offsets[t]!)
+    return most
+  }
+
   bytes(token: number): Uint8Array {
     return this.#bytes.subarray(this.#offsets[token], this.#offsets[token + 1])
   }

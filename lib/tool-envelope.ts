@@ -7,7 +7,7 @@
 //
 // and EnvelopeOutput turns the streamed JSON into content and tool-call deltas as it arrives: a call's id and name
 // once its name is complete, its arguments as they are written, the content string unescaped.
-import type { ChatMessage, Tool } from './chat-template.js'
+import type { ChatContentPart, ChatMessage, Tool } from './chat-template.js'
 import { newToolCallId, type ChatOutput, type OutputDelta } from './chat-output.js'
 
 /**
@@ -59,17 +59,23 @@ export function envelopeConversation(messages: ChatMessage[], tools: Tool[], mus
       out.push({ role: 'assistant', content: `{"tool_calls": [${calls.join(', ')}]}` })
     } else if (m.role === 'tool') {
       const name = m.toolCallId ? names.get(m.toolCallId) : undefined
-      out.push({ role: 'user', content: `Result of ${name ?? 'the function'}${m.toolCallId ? ` (call ${m.toolCallId})` : ''}: ${textOf(m)}` })
+      const head = `Result of ${name ?? 'the function'}${m.toolCallId ? ` (call ${m.toolCallId})` : ''}: `
+      // a result with media keeps its parts, so each is rendered as its marker (lib/media.ts)
+      const media = Array.isArray(m.content) && m.content.some((p) => p.type !== 'text')
+      out.push({ role: 'user', content: media ? [{ type: 'text', text: head }, ...(m.content as ChatContentPart[])] : `${head}${textOf(m)}` })
     } else out.push(m)
   }
   const system = out.findIndex((m) => m.role === 'system' || m.role === 'developer')
-  if (system === 0) out[0] = { ...out[0]!, content: `${textOf(out[0]!)}\n\n${prompt}` }
+  const first = out[0]!
+  if (system === 0 && Array.isArray(first.content) && first.content.some((p) => p.type !== 'text')) {
+    out[0] = { ...first, content: [...first.content, { type: 'text', text: `\n${prompt}` }] }
+  } else if (system === 0) out[0] = { ...first, content: `${textOf(first)}\n\n${prompt}` }
   else out.unshift({ role: 'system', content: prompt })
   return out
 }
 
 function textOf(m: ChatMessage): string {
-  return typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('\n')
+  return typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => (p.type === 'text' ? p.text : '')).join('\n')
 }
 
 type State =

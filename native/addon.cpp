@@ -7,6 +7,8 @@
 #include "common.h"
 #include "context.h"
 #include "embedder.h"
+#include "media.h"
+#include "memory-use.h"
 #include "model.h"
 #include "quantize.h"
 #include "seq-state.h"
@@ -51,6 +53,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     state->chat_parser_spec_ctor = Napi::Persistent(ChatParserSpec::define(env));
     state->chat_parser_ctor      = Napi::Persistent(ChatParser::define(env));
     state->seq_state_ctor        = Napi::Persistent(SeqState::define(env));
+    state->projector_ctor        = Napi::Persistent(Projector::define(env));
     env.SetInstanceData<addon_state>(state);
 
     exports.Set("Model", model_ctor);
@@ -59,11 +62,13 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("loadModel", Napi::Function::New<Model::load>(env, "loadModel"));
     exports.Set("createContext", Napi::Function::New<Context::create>(env, "createContext"));
     exports.Set("createEmbedder", Napi::Function::New<Embedder::create>(env, "createEmbedder"));
+    exports.Set("loadProjector", Napi::Function::New<Projector::load>(env, "loadProjector"));
     exports.Set("createChatTemplates", Napi::Function::New<ChatTemplates::create>(env, "createChatTemplates"));
     exports.Set("jsonSchemaToGrammar", Napi::Function::New<json_schema_to_grammar_export>(env, "jsonSchemaToGrammar"));
     exports.Set("quantize", Napi::Function::New<quantize>(env, "quantize"));
     exports.Set("setLogLevel", Napi::Function::New<set_log_level>(env, "setLogLevel"));
     exports.Set("systemInfo", Napi::Function::New<system_info>(env, "systemInfo"));
+    exports.Set("trimHeap", Napi::Function::New<trim_heap>(env, "trimHeap"));
     return exports;
 }
 

@@ -11,6 +11,7 @@ struct addon_state {
     Napi::FunctionReference chat_parser_spec_ctor;
     Napi::FunctionReference chat_parser_ctor;
     Napi::FunctionReference seq_state_ctor;
+    Napi::FunctionReference projector_ctor;
 };
 
 // JS thread only.

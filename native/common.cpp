@@ -2,6 +2,7 @@
 
 #include "llama.h"
 #include "log.h" // llama.cpp common's logger (chat templates and parsers log through it, not through llama_log)
+#include "mtmd-helper.h"
 
 #include <atomic>
 #include <cstdio>
@@ -57,6 +58,7 @@ static void common_log_follow(int level) {
 void log_init(int level) {
     g_log_level = level;
     llama_log_set(log_callback, nullptr);
+    mtmd_helper_log_set(log_callback, nullptr); // mtmd (media) logs through its own logger
     common_log_follow(level);
 }
 
@@ -91,6 +93,34 @@ double opt_num(const Napi::Object & o, const char * key, double def) {
 bool opt_bool(const Napi::Object & o, const char * key, bool def) {
     Napi::Value v = o.Get(key);
     return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+}
+
+double required_fields::num(const char * key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsNumber()) return v.As<Napi::Number>().DoubleValue();
+    if (missing.empty()) missing = key;
+    return 0;
+}
+
+int32_t required_fields::int32(const char * key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsNumber()) return v.As<Napi::Number>().Int32Value();
+    if (missing.empty()) missing = key;
+    return 0;
+}
+
+bool required_fields::flag(const char * key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsBoolean()) return v.As<Napi::Boolean>().Value();
+    if (missing.empty()) missing = key;
+    return false;
+}
+
+std::string required_fields::str(const char * key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+    if (missing.empty()) missing = key;
+    return "";
 }
 
 std::string opt_str(const Napi::Object & o, const char * key, const std::string & def) {

@@ -31,6 +31,19 @@ double      opt_num (const Napi::Object & o, const char * key, double def);
 bool        opt_bool(const Napi::Object & o, const char * key, bool def);
 std::string opt_str (const Napi::Object & o, const char * key, const std::string & def);
 
+// Reads the fields lib/ always passes. Their defaults live in TypeScript only (lib/params.ts, lib/model.ts), so
+// a missing one is the caller's bug, not a reason to guess: the first missing or mistyped key is remembered and
+// the caller refuses the call with it.
+struct required_fields {
+    const Napi::Object & o;
+    std::string          missing; // the first key absent or of the wrong type; empty when all were there
+
+    double      num  (const char * key);
+    int32_t     int32(const char * key);
+    bool        flag (const char * key);
+    std::string str  (const char * key);
+};
+
 // Copies a JS Int32Array (or throws a TypeError and returns false).
 bool read_i32_array(const Napi::Value & v, std::vector<int32_t> & out, const char * what);
 

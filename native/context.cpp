@@ -6,6 +6,8 @@
 #include "context-worker.h"
 #include "decode-thread.h"
 #include "seq-state.h"
+#include "memory-use.h"
+#include "media.h"
 
 #include "ggml-cpu.h"
 
@@ -31,25 +33,28 @@ static ggml_type kv_cache_type(const std::string & name) {
     return GGML_TYPE_COUNT;
 }
 
-static llama_context_params context_params_from(const Napi::Object & o, int32_t n_ctx_train) {
+// Every size and thread count comes from lib/model.ts, which owns their defaults; `missing` names the first absent.
+static llama_context_params context_params_from(const Napi::Object & o, std::string & missing) {
+    required_fields r{o, {}};
     llama_context_params p = llama_context_default_params();
-    p.n_ctx           = (uint32_t) opt_int(o, "nCtx", std::min(n_ctx_train, 4096));
-    p.n_seq_max       = (uint32_t) opt_int(o, "nSeqMax", 1);
-    p.n_batch         = (uint32_t) opt_int(o, "nBatch", 512);
-    p.n_ubatch        = (uint32_t) opt_int(o, "nUbatch", std::min<int32_t>(p.n_batch, 512));
-    p.n_threads       = opt_int(o, "threads", p.n_threads);
-    p.n_threads_batch = opt_int(o, "threadsBatch", p.n_threads);
-    p.kv_unified      = opt_bool(o, "kvUnified", true);
-    p.type_k          = kv_cache_type(opt_str(o, "typeK", "f16"));
-    p.type_v          = kv_cache_type(opt_str(o, "typeV", "f16"));
+    p.n_ctx           = (uint32_t) r.int32("nCtx");
+    p.n_seq_max       = (uint32_t) r.int32("nSeqMax");
+    p.n_batch         = (uint32_t) r.int32("nBatch");
+    p.n_ubatch        = (uint32_t) r.int32("nUbatch");
+    p.n_threads       = r.int32("threads");
+    p.n_threads_batch = r.int32("threadsBatch");
+    p.kv_unified      = r.flag("kvUnified");
+    p.type_k          = kv_cache_type(r.str("typeK"));
+    p.type_v          = kv_cache_type(r.str("typeV"));
     // a step samples at most one position per sequence, and llama.cpp sizes the graph's output buffer by
     // this: the default (n_batch outputs) reserves vocab x n_batch floats of logits (a 300 MB compute
     // buffer instead of 38 MB for a 150k vocabulary); llama-server reserves one output per slot the same way
     p.n_outputs_max         = p.n_seq_max;
     p.n_outputs_max_per_seq = 1;
     p.no_perf         = true;
-    std::string fa = opt_str(o, "flashAttention", "auto");
+    std::string fa = r.str("flashAttention");
     p.flash_attn_type = fa == "on" ? LLAMA_FLASH_ATTN_TYPE_ENABLED : fa == "off" ? LLAMA_FLASH_ATTN_TYPE_DISABLED : LLAMA_FLASH_ATTN_TYPE_AUTO;
+    missing = r.missing;
     return p;
 }
 
@@ -74,6 +79,7 @@ struct context_job {
 // there), results handed back through a thread-safe function.
 struct step_job : context_job {
     std::vector<int32_t>    tokens, pos, seqs, sample_at;
+    std::vector<media_input> media; // decoded before the tokens, each in its own llama_decode calls
     int32_t                 rc = 0;
     const char *            error_code = nullptr; // set when the whole step failed
     int32_t                 n_top = 0;
@@ -100,6 +106,16 @@ struct step_job : context_job {
 
     void decode_and_sample() {
         const int64_t t0 = llama_time_us();
+        for (const media_input & m : media) {
+            log_take_errors();
+            rc = media_decode(c->ctx, m, c->n_batch);
+            if (rc != 0) {
+                std::string details = log_take_errors();
+                error_code = rc == -1 ? "media_failed" : decode_error_code(rc);
+                error = "decoding media into sequence " + std::to_string(m.seq) + " returned " + std::to_string(rc) + (details.empty() ? "" : ": " + details);
+                return;
+            }
+        }
         const int32_t n = (int32_t) tokens.size();
         llama_batch & b = c->batch;
         b.n_tokens = n;
@@ -298,7 +314,9 @@ Napi::Value Context::create_impl(const Napi::CallbackInfo & info) {
     Model * m = Model::Unwrap(model_obj);
     if (!m->check_alive(env)) return env.Undefined();
     Napi::Object opts = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-    llama_context_params params = context_params_from(opts, llama_model_n_ctx_train(m->model));
+    std::string missing;
+    llama_context_params params = context_params_from(opts, missing);
+    if (!missing.empty()) return throw_error(env, "invalid_options", "createContext needs " + missing);
     if (params.type_k == GGML_TYPE_COUNT || params.type_v == GGML_TYPE_COUNT) {
         return throw_error(env, "invalid_options", "typeK and typeV must be f16, q8_0 or q4_0");
     }
@@ -322,6 +340,8 @@ Napi::Function Context::define(Napi::Env env) {
         InstanceMethod<&Context::guarded<&Context::step>>("step"),
         InstanceMethod<&Context::guarded<&Context::seq_save>>("seqSave"),
         InstanceMethod<&Context::guarded<&Context::seq_restore>>("seqRestore"),
+        InstanceMethod<&Context::guarded<&Context::memory>>("memory"),
+        InstanceMethod<&Context::guarded<&Context::set_threads>>("setThreads"),
         InstanceMethod<&Context::guarded<&Context::dispose>>("dispose"),
     });
 }
@@ -341,6 +361,8 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
     batch = llama_batch_init(n_batch, 0, 1);
     // persistent pools, as llama-server attaches them: without, ggml makes a new pool for every graph
     const int32_t n_threads = llama_n_threads(ctx), n_threads_batch = llama_n_threads_batch(ctx);
+    n_threads_max       = n_threads;
+    n_threads_batch_max = n_threads_batch;
     ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
     ggml_threadpool_params tpp_batch = ggml_threadpool_params_default(n_threads_batch);
     if (!ggml_threadpool_params_match(&tpp, &tpp_batch)) {
@@ -427,19 +449,22 @@ Napi::Value Context::set_sampler(const Napi::CallbackInfo & info) {
         return env.Undefined();
     }
     Napi::Object o = info[1].As<Napi::Object>();
+    // every number comes from lib/params.ts (toNativeSampler), which owns the defaults
+    required_fields r{o, {}};
     sampler_params p;
-    p.temperature       = (float) opt_num(o, "temperature", p.temperature);
-    p.top_k             = opt_int(o, "topK", p.top_k);
-    p.top_p             = (float) opt_num(o, "topP", p.top_p);
-    p.min_p             = (float) opt_num(o, "minP", p.min_p);
-    p.repeat_penalty    = (float) opt_num(o, "repeatPenalty", p.repeat_penalty);
-    p.repeat_last_n     = opt_int(o, "repeatLastN", p.repeat_last_n);
-    p.presence_penalty  = (float) opt_num(o, "presencePenalty", p.presence_penalty);
-    p.frequency_penalty = (float) opt_num(o, "frequencyPenalty", p.frequency_penalty);
-    Napi::Value seed = o.Get("seed");
-    if (seed.IsNumber()) p.seed = (uint32_t) seed.As<Napi::Number>().Int64Value(); // modulo 2^32; a double cast would be UB
-    p.logprobs          = opt_bool(o, "logprobs", false);
-    p.n_top_logprobs    = std::max(0, std::min(opt_int(o, "topLogprobs", 0), 20));
+    p.temperature       = (float) r.num("temperature");
+    p.top_k             = r.int32("topK");
+    p.top_p             = (float) r.num("topP");
+    p.min_p             = (float) r.num("minP");
+    p.repeat_penalty    = (float) r.num("repeatPenalty");
+    p.repeat_last_n     = r.int32("repeatLastN");
+    p.presence_penalty  = (float) r.num("presencePenalty");
+    p.frequency_penalty = (float) r.num("frequencyPenalty");
+    r.num("seed");
+    if (r.missing.empty()) p.seed = (uint32_t) o.Get("seed").As<Napi::Number>().Int64Value(); // modulo 2^32; a double cast would be UB
+    p.logprobs          = r.flag("logprobs");
+    p.n_top_logprobs    = std::max(0, std::min(r.int32("topLogprobs"), 20));
+    if (!r.missing.empty()) return throw_error(env, "invalid_parameter", "setSampler needs " + r.missing);
     p.grammar           = opt_str(o, "grammar", "");
     Napi::Value bias = o.Get("logitBias");
     if (bias.IsTypedArray()) {
@@ -550,9 +575,11 @@ Napi::Value Context::clear(const Napi::CallbackInfo & info) {
     return env.Undefined();
 }
 
-// step(tokens, positions, seqIds, sampleAt) -> Promise<StepResult>
+// step(tokens, positions, seqIds, sampleAt, media?) -> Promise<StepResult>
 //   tokens/positions/seqIds: Int32Array of the same length (at most nBatch), one entry per token;
-//   sampleAt: Int32Array of batch indices whose logits are sampled with their sequence's sampler.
+//   sampleAt: Int32Array of batch indices whose logits are sampled with their sequence's sampler;
+//   media: [{seq, pos, chunk, embeddings}] (media.h), decoded before the tokens: a sequence's tokens in the same
+//   step must come after its media.
 Napi::Value Context::step(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     if (!check_idle(env)) return env.Undefined();
@@ -581,7 +608,10 @@ Napi::Value Context::step(const Napi::CallbackInfo & info) {
         if (sampled[seqs[idx]]) return throw_error(env, "invalid_batch", "sampleAt has two positions of sequence " + std::to_string(seqs[idx]) + ": a step samples each sequence at most once");
         sampled[seqs[idx]] = true;
     }
+    std::vector<media_input> media;
+    if (!media_read_inputs(env, info[4], n_seq_max, model->model, media)) return env.Undefined();
     auto job = std::make_unique<step_job>(info.This().As<Napi::Object>(), this);
+    job->media     = std::move(media);
     job->tokens    = std::move(tokens);
     job->pos       = std::move(pos);
     job->seqs      = std::move(seqs);
@@ -633,6 +663,34 @@ Napi::Value Context::seq_restore(const Napi::CallbackInfo & info) {
     Napi::Promise promise = job->deferred.Promise();
     post(env, std::move(job));
     return promise;
+}
+
+// memory() -> { model, context, compute, host, hostModel } bytes (memory-use.h); between steps only
+Napi::Value Context::memory(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!check_idle(env)) return env.Undefined();
+    return memory_use_object(env, ctx);
+}
+
+// setThreads(n, nBatch): threads for the next steps (generation, prompt batches), between steps only. Each is
+// clamped to 1 .. the count the context was created with: the persistent pools have that many workers, and an
+// OpenMP team larger than its pool would index past it. Returns the counts now in use as [n, nBatch].
+Napi::Value Context::set_threads(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!check_idle(env)) return env.Undefined();
+    if (!info[0].IsNumber() || !info[1].IsNumber()) {
+        Napi::TypeError::New(env, "setThreads needs two thread counts (generation, prompt batches)").ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    const int32_t want       = info[0].As<Napi::Number>().Int32Value();
+    const int32_t want_batch = info[1].As<Napi::Number>().Int32Value();
+    const int32_t n       = std::max(1, std::min(want, n_threads_max));
+    const int32_t n_batch_threads = std::max(1, std::min(want_batch, n_threads_batch_max));
+    llama_set_n_threads(ctx, n, n_batch_threads);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out[0u] = Napi::Number::New(env, n);
+    out[1u] = Napi::Number::New(env, n_batch_threads);
+    return out;
 }
 
 Napi::Value Context::dispose(const Napi::CallbackInfo & info) {

@@ -55,6 +55,8 @@ class Context : public Napi::ObjectWrap<Context> {
     llama_batch                               batch = {};
     int32_t                                   n_batch = 0;
     int32_t                                   n_seq_max = 0;
+    int32_t                                   n_threads_max = 0;       // the pools' sizes: setThreads never goes past them
+    int32_t                                   n_threads_batch_max = 0;
     bool                                      busy = false;
     bool                                      kv_unified = true;
     std::vector<uint8_t>                      copy_scratch; // a cross-stream copy's state, reused
@@ -86,5 +88,7 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::Value step(const Napi::CallbackInfo & info);
     Napi::Value seq_save(const Napi::CallbackInfo & info);
     Napi::Value seq_restore(const Napi::CallbackInfo & info);
+    Napi::Value memory(const Napi::CallbackInfo & info);
+    Napi::Value set_threads(const Napi::CallbackInfo & info);
     Napi::Value dispose(const Napi::CallbackInfo & info);
 };

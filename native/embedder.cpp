@@ -3,6 +3,7 @@
 #include "addon.h"
 #include "common.h"
 #include "context-worker.h"
+#include "memory-use.h"
 
 #include <cmath>
 #include <cstring>
@@ -33,14 +34,17 @@ Napi::Value Embedder::create_impl(const Napi::CallbackInfo & info) {
     Model * m = Model::Unwrap(model_obj);
     if (!m->check_alive(env)) return env.Undefined();
     Napi::Object o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+    // sizes and threads come from lib/model.ts, which owns their defaults
+    required_fields r{o, {}};
     llama_context_params p = llama_context_default_params();
     p.embeddings      = true;
-    p.n_ctx           = (uint32_t) opt_int(o, "nCtx", std::min(llama_model_n_ctx_train(m->model), 2048));
+    p.n_ctx           = (uint32_t) r.int32("nCtx");
     p.n_batch         = p.n_ctx; // a pooled sequence must fit one physical batch
     p.n_ubatch        = p.n_ctx;
-    p.n_seq_max       = (uint32_t) opt_int(o, "nSeqMax", 16);
+    p.n_seq_max       = (uint32_t) r.int32("nSeqMax");
     p.kv_unified      = true;
-    p.n_threads       = opt_int(o, "threads", p.n_threads);
+    p.n_threads       = r.int32("threads");
+    if (!r.missing.empty()) return throw_error(env, "invalid_options", "createEmbedder needs " + r.missing);
     p.n_threads_batch = p.n_threads;
     p.no_perf         = true;
     std::string pooling = opt_str(o, "pooling", "");
@@ -56,6 +60,7 @@ Napi::Function Embedder::define(Napi::Env env) {
     return DefineClass(env, "Embedder", {
         InstanceMethod<&Embedder::guarded<&Embedder::facts>>("facts"),
         InstanceMethod<&Embedder::guarded<&Embedder::embed>>("embed"),
+        InstanceMethod<&Embedder::guarded<&Embedder::memory>>("memory"),
         InstanceMethod<&Embedder::guarded<&Embedder::dispose>>("dispose"),
     });
 }
@@ -79,6 +84,14 @@ void Embedder::release() {
     ctx = nullptr;
     model->n_contexts--;
     model.reset();
+}
+
+// memory() -> { model, context, compute, host, hostModel } bytes (memory-use.h); not while an embed() is in flight
+Napi::Value Embedder::memory(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!ctx) return throw_error(env, "context_disposed", "the embedder was disposed");
+    if (busy) return throw_error(env, "context_busy", "an embedding batch is in flight on this embedder");
+    return memory_use_object(env, ctx);
 }
 
 Napi::Value Embedder::facts(const Napi::CallbackInfo & info) {

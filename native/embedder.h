@@ -36,5 +36,6 @@ class Embedder : public Napi::ObjectWrap<Embedder> {
     void release();
     Napi::Value facts(const Napi::CallbackInfo & info);
     Napi::Value embed(const Napi::CallbackInfo & info);
+    Napi::Value memory(const Napi::CallbackInfo & info);
     Napi::Value dispose(const Napi::CallbackInfo & info);
 };

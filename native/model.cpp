@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include "tokenize-worker.h"
+
 #include "addon.h"
 #include "common.h"
 
@@ -150,6 +152,7 @@ Napi::Function Model::define(Napi::Env env) {
     return DefineClass(env, "Model", {
         InstanceMethod<&Model::guarded<&Model::facts>>("facts"),
         InstanceMethod<&Model::guarded<&Model::tokenize>>("tokenize"),
+        InstanceMethod<&Model::guarded<&Model::tokenize_async>>("tokenizeAsync"),
         InstanceMethod<&Model::guarded<&Model::detokenize>>("detokenize"),
         InstanceMethod<&Model::guarded<&Model::token_pieces>>("tokenPieces"),
         InstanceMethod<&Model::guarded<&Model::eog_tokens>>("eogTokens"),
@@ -250,6 +253,20 @@ Napi::Value Model::tokenize(const Napi::CallbackInfo & info) {
     Napi::Int32Array out = Napi::Int32Array::New(env, n);
     memcpy(out.Data(), tokens.data(), n * sizeof(llama_token));
     return out;
+}
+
+// tokenizeAsync(text, addSpecial, parseSpecial) -> Promise<Int32Array>, on the libuv pool (tokenize-worker.h)
+Napi::Value Model::tokenize_async(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!check_alive(env)) return env.Undefined();
+    if (!info[0].IsString()) {
+        Napi::TypeError::New(env, "text must be a string").ThrowAsJavaScriptException();
+        return env.Undefined();
+    }
+    auto * w = new tokenize_worker(env, handle, info[0].As<Napi::String>().Utf8Value(), info[1].ToBoolean(), info[2].ToBoolean());
+    Napi::Promise promise = w->promise();
+    w->Queue();
+    return promise;
 }
 
 // detokenize(Int32Array, removeSpecial, unparseSpecial) -> string

@@ -51,6 +51,7 @@ class Model : public Napi::ObjectWrap<Model> {
   private:
     Napi::Value facts(const Napi::CallbackInfo & info);
     Napi::Value tokenize(const Napi::CallbackInfo & info);
+    Napi::Value tokenize_async(const Napi::CallbackInfo & info);
     Napi::Value detokenize(const Napi::CallbackInfo & info);
     Napi::Value token_pieces(const Napi::CallbackInfo & info);
     Napi::Value eog_tokens(const Napi::CallbackInfo & info);

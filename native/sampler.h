@@ -34,16 +34,18 @@ struct sampler_chat_params {
     std::vector<std::string>            thinking_end_tags;
 };
 
+// Set field by field from lib/params.ts (Context::set_sampler requires every number): the initial values are
+// "off", not defaults; hearth's defaults live in TypeScript only.
 struct sampler_params {
-    float    temperature       = 0.8f;  // 0 = greedy
-    int32_t  top_k             = 40;    // 0 = off
-    float    top_p             = 0.95f; // 1 = off
-    float    min_p             = 0.05f; // 0 = off
+    float    temperature       = 0.0f;  // 0 = greedy
+    int32_t  top_k             = 0;     // 0 = off
+    float    top_p             = 1.0f;  // 1 = off
+    float    min_p             = 0.0f;  // 0 = off
     float    repeat_penalty    = 1.0f;  // 1 = off
-    int32_t  repeat_last_n     = 64;    // -1 = whole context
+    int32_t  repeat_last_n     = 0;     // -1 = whole context
     float    presence_penalty  = 0.0f;
     float    frequency_penalty = 0.0f;
-    uint32_t seed              = LLAMA_DEFAULT_SEED;
+    uint32_t seed              = 0;
     int32_t  n_top_logprobs    = 0;     // alternatives to report per token (0..20)
     bool     logprobs          = false; // report the chosen token's log-probability
     std::string grammar;                // a user's GBNF, applied from the first token; empty = unconstrained

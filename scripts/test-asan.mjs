@@ -49,7 +49,8 @@ console.log(`hearth: sanitizers ${sanitize}; addon ${relative(root, addon)}; pre
 const results = []
 for (const file of tests) {
   const started = Date.now()
-  const r = spawnSync(process.execPath, ['--enable-source-maps', file], { cwd: root, env, encoding: 'utf8', maxBuffer: 256 << 20 })
+  // instrumented code runs several times slower: tap's 30 s per-file default would cut the longer files short
+  const r = spawnSync(process.execPath, ['--enable-source-maps', file], { cwd: root, env: { TAP_TIMEOUT: '1800', ...env }, encoding: 'utf8', maxBuffer: 256 << 20 })
   const totals = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/.exec(r.stdout ?? '')
   const ok = r.status === 0
   results.push({ file, ok })

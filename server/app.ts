@@ -1,40 +1,40 @@
-// The server: the HTTP front (http-front.ts) on the public address, the uWS app behind it on a private
-// socket with the route table, Host/Origin checks, keys, CORS and the request log, and the model loaded in
-// the background (so /health can answer 503 while it loads).
-import { mkdtempSync, rmSync } from 'node:fs'
-import { connect, type AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+// The server: node:http (http-server.ts) with the route table, Host/Origin checks, keys, CORS and the request
+// log, and the start model loaded in the background (so /health can answer 503 while it loads); other models load
+// on request (server/state.ts, lib/model-registry.ts).
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { HearthError } from '../lib/errors.js'
-import { Model } from '../lib/model.js'
-import { startFront } from './http-front.js'
+import type { ServedModel } from '../lib/model-registry.js'
 import { bearerMatches, browserRefusal, HostGuard } from './http-guard.js'
-import { parseJson, readBody, Reply, requestInfo, type RequestInfo } from './http.js'
+import { createHttpServer } from './http-server.js'
+import { parseJson, readBody, Reply, type HeaderList, type RequestInfo } from './http.js'
 import { routes, type Auth, type Route } from './routes.js'
 import { ServerState, type ServerConfig } from './state.js'
-import { native as uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js'
 
 export interface HearthServer {
   readonly state: ServerState
   /** the port actually bound (useful with port 0) */
   readonly port: number
   readonly url: string
-  /** resolves when the model has loaded; rejects when it cannot */
-  readonly ready: Promise<Model>
-  /** stops listening, lets running requests finish, frees the model */
+  /** resolves when the start model (--model) has loaded; rejects when it cannot */
+  readonly ready: Promise<ServedModel | null>
+  /** stops listening, lets running requests finish, unloads the models */
   close(): Promise<void>
 }
 
-function corsHeaders(config: ServerConfig, info: RequestInfo): [string, string][] {
-  const origin = info.headers.origin
-  if (config.cors.length === 0 || !origin) return []
-  const allowed = config.cors.includes('*') ? '*' : config.cors.includes(origin) ? origin : null
-  if (!allowed) return []
-  return [['Access-Control-Allow-Origin', allowed], ['Vary', 'Origin']]
-}
-
-// a keep-alive connection with no request is closed after this long (as uWS did on its own)
+// a keep-alive connection with no request is closed after this long
 const IDLE_TIMEOUT_MS = 10_000
+// on close(), connections still sending a finished reply are cut after this long
+const CLOSE_GRACE_MS = 1000
+const NO_HEADERS: HeaderList = []
+
+function corsHeaders(config: ServerConfig, info: RequestInfo): HeaderList {
+  const origin = info.headers.origin
+  if (config.cors.length === 0 || !origin) return NO_HEADERS
+  const allowed = config.cors.includes('*') ? '*' : config.cors.includes(origin) ? origin : null
+  if (!allowed) return NO_HEADERS
+  return ['Access-Control-Allow-Origin', allowed, 'Vary', 'Origin']
+}
 
 /** The 401 for a request without the key its route needs, or null. */
 function authRefusal(config: ServerConfig, auth: Auth, info: RequestInfo): HearthError | null {
@@ -44,94 +44,171 @@ function authRefusal(config: ServerConfig, auth: Auth, info: RequestInfo): Heart
   return new HearthError('invalid_api_key', `Incorrect API key provided. Pass ${which} as "Authorization: Bearer <key>".`)
 }
 
+const METHODS: Record<Route['method'], string> = { get: 'GET', post: 'POST', del: 'DELETE' }
+
+/**
+ * Finds a request's route: fixed paths by lookup, paths with `:name` segments by matching segment by segment
+ * (the matched segments are the params, %-decoded). 'method' when the path exists for other methods.
+ */
+class Router {
+  readonly #fixed = new Map<string, Map<string, Route>>()
+  readonly #patterns: { segments: string[]; byMethod: Map<string, Route> }[] = []
+
+  constructor(table: Route[]) {
+    for (const r of table) {
+      const method = METHODS[r.method]
+      if (!r.path.includes('/:')) {
+        const byMethod = this.#fixed.get(r.path) ?? new Map<string, Route>()
+        byMethod.set(method, r)
+        this.#fixed.set(r.path, byMethod)
+        continue
+      }
+      const segments = r.path.split('/')
+      let p = this.#patterns.find((x) => x.segments.join('/') === r.path)
+      if (!p) this.#patterns.push((p = { segments, byMethod: new Map() }))
+      p.byMethod.set(method, r)
+    }
+  }
+
+  find(method: string, path: string): { route: Route; params: string[] } | 'method' | null {
+    const fixed = this.#fixed.get(path)
+    if (fixed) {
+      const route = fixed.get(method)
+      return route ? { route, params: [] } : 'method'
+    }
+    const parts = path.split('/')
+    for (const p of this.#patterns) {
+      if (p.segments.length !== parts.length) continue
+      const params: string[] = []
+      let ok = true
+      for (let i = 0; i < parts.length && ok; i++) {
+        const s = p.segments[i]!
+        if (s.startsWith(':')) {
+          ok = parts[i] !== ''
+          params.push(safeDecode(parts[i]!))
+        } else ok = s === parts[i]
+      }
+      if (!ok) continue
+      const route = p.byMethod.get(method)
+      return route ? { route, params } : 'method'
+    }
+    return null
+  }
+}
+
+// a malformed %-escape is kept as written
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
 function logLine(reply: Reply): string {
   const ms = (performance.now() - reply.startedAt).toFixed(0)
   const tokens = reply.promptTokens || reply.completionTokens ? ` ${reply.promptTokens}+${reply.completionTokens} tokens` : ''
-  return `${new Date().toISOString()} ${reply.info.method} ${reply.info.url} ${reply.status}${tokens} ${ms}ms`
+  return `${new Date().toISOString()} ${reply.req.method} ${reply.req.url} ${reply.status}${tokens} ${ms}ms`
 }
 
 export function startServer(config: ServerConfig, onProgress?: (p: number) => void): Promise<HearthServer> {
   const state = new ServerState(config)
-  const app = uws.App()
-  const inflight = new Set<Reply>()
   const hosts = new HostGuard(config.host, config.allowedHosts)
+  const router = new Router(routes)
 
-  const onFinish = (route: string) => (reply: Reply) => {
-    inflight.delete(reply)
-    state.metrics.request(route, reply.status)
-    if (config.logRequests) process.stdout.write(logLine(reply) + '\n')
-  }
-
-  const serve = (route: Route) => (res: HttpResponse, req: HttpRequest) => {
-    const nParams = (route.path.match(/:/g) ?? []).length
-    const info = requestInfo(req, nParams)
-    const reply = new Reply(res, info, corsHeaders(config, info), onFinish(route.path))
-    inflight.add(reply)
-    const refusal = browserRefusal(hosts, config.cors, info.headers) ?? authRefusal(config, route.auth, info)
-    if (refusal) {
-      reply.error(refusal)
-      return
+  // one finish callback per metrics label: requests refused before routing count as 'refused'
+  const finishers = new Map<string, (reply: Reply) => void>()
+  const onFinish = (label: string) => {
+    let fn = finishers.get(label)
+    if (!fn) {
+      fn = (reply: Reply) => {
+        state.metrics.request(label, reply.status)
+        if (config.logRequests) process.stdout.write(logLine(reply) + '\n')
+      }
+      finishers.set(label, fn)
     }
-    if (route.generates && state.model) reply.arrived = state.model.scheduler.expectArrival()
-    const run = (body: unknown) => route.handler(state, reply, body, info.params)
-    const work = route.body ? readBody(res, reply, config.bodyLimit).then((buf) => run(parseJson(buf))) : Promise.resolve().then(() => run(null))
-    work.catch((err: unknown) => reply.error(err)).finally(() => reply.arrived())
+    return fn
   }
 
-  const byPath = new Map<string, Route['method'][]>()
-  for (const r of routes) {
-    app[r.method](r.path, serve(r))
-    byPath.set(r.path, [...(byPath.get(r.path) ?? []), r.method])
-  }
-  app.options('/*', (res, req) => {
-    const info = requestInfo(req, 0)
-    const reply = new Reply(res, info, corsHeaders(config, info), onFinish('OPTIONS'))
-    const refusal = browserRefusal(hosts, config.cors, info.headers)
-    if (refusal) {
-      reply.error(refusal)
-      return
-    }
+  const preflight = (reply: Reply): void => {
     reply.send(204, '', null, [
-      ['Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS'],
-      ['Access-Control-Allow-Headers', info.headers['access-control-request-headers'] ?? 'Authorization, Content-Type'],
-      ['Access-Control-Max-Age', '86400'],
+      'Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS',
+      'Access-Control-Allow-Headers', reply.info.headers['access-control-request-headers'] ?? 'Authorization, Content-Type',
+      'Access-Control-Max-Age', '86400',
     ])
-  })
-  app.any('/*', (res, req) => {
-    const info = requestInfo(req, 0)
-    const reply = new Reply(res, info, corsHeaders(config, info), onFinish('unmatched'))
-    const refusal = browserRefusal(hosts, config.cors, info.headers)
+  }
+
+  const serve = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, refusal: HearthError | null): Reply => {
+    const found = refusal ? null : router.find(info.method, info.url)
+    const label = refusal ? 'refused' : found === null || found === 'method' ? (info.method === 'OPTIONS' ? 'OPTIONS' : 'unmatched') : found.route.path
+    const reply = new Reply(req, res, info, corsHeaders(config, info), onFinish(label))
     if (refusal) {
-      reply.error(refusal)
-      return
+      // what follows a malformed request on its connection cannot be trusted to be framed as node read it
+      reply.error(refusal, true)
+      return reply
     }
-    const known = routes.some((r) => new RegExp('^' + r.path.replace(/:[^/]+/g, '[^/]+') + '$').test(info.url))
-    reply.error(
-      known
-        ? new HearthError('method_not_allowed', `${info.method} is not allowed on ${info.url}`)
-        : new HearthError('not_found', `no route for ${info.method} ${info.url}`),
-    )
+    const browser = browserRefusal(hosts, config.cors, info.host, info.headers.origin)
+    if (browser) {
+      reply.error(browser)
+      return reply
+    }
+    if (info.method === 'OPTIONS') {
+      preflight(reply)
+      return reply
+    }
+    if (found === null || found === 'method') {
+      reply.error(
+        found === 'method'
+          ? new HearthError('method_not_allowed', `${info.method} is not allowed on ${info.url}`)
+          : new HearthError('not_found', `no route for ${info.method} ${info.url}`),
+      )
+      return reply
+    }
+    const { route, params } = found
+    info.params = params
+    const auth = authRefusal(config, route.auth, info)
+    if (auth) {
+      reply.error(auth)
+      return reply
+    }
+    const run = (body: unknown) => route.handler(state, reply, body, params)
+    if (!route.body) {
+      // most GETs answer synchronously: no promise unless the handler returns one
+      try {
+        const r = run(null)
+        if (r) r.catch((err: unknown) => reply.error(err))
+      } catch (err) {
+        reply.error(err)
+      }
+      return reply
+    }
+    readBody(reply, config.bodyLimit)
+      .then((buf) => run(parseJson(buf)))
+      .catch((err: unknown) => reply.error(err))
+      .finally(() => reply.arrived())
+    return reply
+  }
+
+  const server = createHttpServer({
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    idleTimeoutMs: IDLE_TIMEOUT_MS,
+    onRequest: serve,
+    onRefused: (err, method, target) => {
+      state.metrics.request('refused', err.status)
+      if (config.logRequests) process.stdout.write(`${new Date().toISOString()} ${method ?? '-'} ${target ?? '-'} ${err.status} ${err.code}\n`)
+    },
   })
 
-  const ready = Model.load(config.modelPath, {
-    ...config.modelOptions,
-    onProgress: (p) => {
-      state.loadProgress = p
-      onProgress?.(p)
-    },
-  }).then(
-    (model) => {
-      state.model = model
-      return model
-    },
-    (err: unknown) => {
-      state.loadError = err instanceof HearthError ? err : new HearthError('model_load_failed', String(err))
-      throw state.loadError
-    },
-  )
+  const unsubscribe = onProgress ? state.registry.subscribe((e) => e.kind === 'progress' && onProgress(e.progress)) : () => true
+  const ready = state.start().finally(unsubscribe)
   ready.catch(() => undefined) // reported through /health and the CLI
 
-  return listen(app, config, state).then(({ port, stop }) => {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new Error(`hearth: cannot listen on ${config.host}:${config.port} (${err.code === 'EADDRINUSE' ? 'in use' : err.code === 'EACCES' ? 'not permitted' : err.message})`))
+    })
+    server.listen(config.port, config.host, () => resolve((server.address() as AddressInfo).port))
+  }).then((port) => {
     let closing: Promise<void> | null = null
     return {
       state,
@@ -141,67 +218,19 @@ export function startServer(config: ServerConfig, onProgress?: (p: number) => vo
       close() {
         closing ??= (async () => {
           state.draining = true
-          stop.accepting()
-          await ready.then((m) => m.dispose(), () => undefined)
+          // stops accepting and closes idle keep-alive connections; resolves when every connection has closed
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+          await ready.catch(() => undefined)
+          await state.registry.close()
           state.close()
-          // replies still open (slow readers of finished streams) get a moment to drain
-          for (let i = 0; i < 50 && inflight.size > 0; i++) await new Promise((r) => setTimeout(r, 20))
-          stop.all()
+          // connections still open (a slow reader of a finished stream, whose end node still holds) get a moment
+          let timer: NodeJS.Timeout | undefined
+          await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, CLOSE_GRACE_MS)))])
+          clearTimeout(timer)
+          server.closeAllConnections()
         })()
         return closing
       },
     }
   })
-}
-
-/**
- * uWS listens on a private endpoint (a socket file in a fresh 0700 directory; loopback TCP on Windows) and the
- * front on the configured address. Resolves with the public port and the two stages of shutting down.
- */
-function listen(app: TemplatedApp, config: ServerConfig, state: ServerState): Promise<{ port: number; stop: { accepting(): void; all(): void } }> {
-  const dir = process.platform === 'win32' ? null : mkdtempSync(join(tmpdir(), 'hearth-'))
-  const path = dir ? join(dir, 'uws.sock') : null
-  const removeDir = () => dir && rmSync(dir, { recursive: true, force: true })
-  return new Promise<{ socket: us_listen_socket; upstream: () => ReturnType<typeof connect> }>((resolve, reject) => {
-    const done = (socket: us_listen_socket | false, upstream: () => ReturnType<typeof connect>) => {
-      if (socket) resolve({ socket, upstream })
-      else {
-        removeDir()
-        reject(new Error(`hearth: cannot open the internal HTTP socket ${path ?? '127.0.0.1'}`))
-      }
-    }
-    if (path) app.listen_unix((socket) => done(socket, () => connect(path)), path)
-    else {
-      app.listen('127.0.0.1', 0, (socket) => {
-        const port = socket ? uws.us_socket_local_port(socket as unknown as Parameters<typeof uws.us_socket_local_port>[0]) : 0
-        done(socket, () => connect(port, '127.0.0.1'))
-      })
-    }
-  }).then(
-    ({ socket, upstream }) =>
-      new Promise((resolve, reject) => {
-        const front = startFront({
-          bodyLimit: config.bodyLimit,
-          bodyTimeoutMs: config.bodyTimeoutMs,
-          idleTimeoutMs: IDLE_TIMEOUT_MS,
-          connectUpstream: upstream,
-          onRefused: (err, method, target) => {
-            state.metrics.request('front', err.status)
-            if (config.logRequests) process.stdout.write(`${new Date().toISOString()} ${method ?? '-'} ${target ?? '-'} ${err.status} ${err.code}\n`)
-          },
-        })
-        const closeAll = () => {
-          front.destroyAll()
-          uws.us_listen_socket_close(socket)
-          removeDir()
-        }
-        front.server.once('error', (err: NodeJS.ErrnoException) => {
-          closeAll()
-          reject(new Error(`hearth: cannot listen on ${config.host}:${config.port} (${err.code === 'EADDRINUSE' ? 'in use' : err.code === 'EACCES' ? 'not permitted' : err.message})`))
-        })
-        front.server.listen(config.port, config.host, () => {
-          resolve({ port: (front.server.address() as AddressInfo).port, stop: { accepting: () => front.close(), all: closeAll } })
-        })
-      }),
-  )
 }

@@ -59,7 +59,8 @@ export function chatUsage(u: Usage) {
 
 export async function chatCompletions(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
-  const model = state.resolveModel(body.model)
+  const request = chatRequest(body, undefined)
+  const model = await state.useModel(reply, body.model, { purpose: 'generate', ttl: body.ttl })
   const names: ParamNames = [
     ['prompt', 'messages'],
     ['max_tokens', body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens'],
@@ -67,7 +68,10 @@ export async function chatCompletions(state: ServerState, reply: Reply, raw: unk
     ['format', 'response_format'],
     ...(body.tools ?? []).map((_, i): [string, string] => [`tools[${i}].parameters`, `tools[${i}].function.parameters`]),
   ]
-  const gen = await serveGeneration(state, reply, model, chatRequest(body, undefined), names)
+  // a forced call leaves no content: the role chunk says null, as OpenAI's does before tool calls (an empty string
+  // would open an empty text part in clients such as the AI SDK)
+  const forcedCall = (request.tools?.length ?? 0) > 0 && request.toolChoice !== 'auto' && request.toolChoice !== 'none'
+  const gen = await serveGeneration(state, reply, model, request, names)
   const logprobs = body.logprobs ?? false
   const head = { id: newId('chatcmpl-'), object: 'chat.completion.chunk', created: nowSeconds(), model: model.id, system_fingerprint: SYSTEM_FINGERPRINT }
   if (body.stream) {
@@ -75,7 +79,7 @@ export async function chatCompletions(state: ServerState, reply: Reply, raw: unk
     const extra = includeUsage ? { usage: null } : {}
     const sse = reply.sse()
     for (let index = 0; index < gen.choices; index++) {
-      sse.send({ ...head, choices: [{ index, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }], ...extra })
+      sse.send({ ...head, choices: [{ index, delta: { role: 'assistant', content: forcedCall ? null : '', refusal: null }, logprobs: null, finish_reason: null }], ...extra })
     }
     const render = deltaRenderer(model, logprobs)
     gen.listen((e) => {

@@ -9,7 +9,40 @@ type Json = Record<string, unknown>
 
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v)
 
-/** Content parts to text parts; media parts are refused until the model can read them. */
+const DETAILS = new Set(['auto', 'low', 'high'])
+
+/**
+ * An image URL from the wire: a data: URL becomes the file's bytes (base64 only), an http(s) URL stays a URL
+ * for the library, which fetches it only when the server allows remote media.
+ */
+function imagePart(url: unknown, detail: unknown, at: string, urlParam: string): ChatContentPart {
+  if (typeof url !== 'string' || url === '') throw invalidParam(urlParam, `${urlParam} must be a data: URL or an http(s) URL`)
+  if (detail !== undefined && detail !== null && !(typeof detail === 'string' && DETAILS.has(detail))) {
+    throw invalidParam(`${at}.detail`, `${at}.detail must be auto, low or high`)
+  }
+  const d = typeof detail === 'string' ? (detail as 'auto' | 'low' | 'high') : undefined
+  if (/^https?:\/\//i.test(url)) return { type: 'image', url, param: urlParam, ...(d ? { detail: d } : {}) }
+  if (!/^data:/i.test(url)) throw invalidParam(urlParam, `${urlParam} must be a data: URL (data:image/png;base64,...) or an http(s) URL`)
+  return { type: 'image', data: dataUrlBytes(url, urlParam), param: urlParam, ...(d ? { detail: d } : {}) }
+}
+
+/** The bytes of a base64 data: URL; the declared media type is not trusted (the bytes are sniffed later). */
+function dataUrlBytes(url: string, param: string): Uint8Array {
+  const comma = url.indexOf(',')
+  if (comma < 0 || !/;base64$/i.test(url.slice(0, comma))) {
+    throw new HearthError('invalid_media', `${param} must be a base64 data: URL (data:<type>;base64,<data>)`, param)
+  }
+  return base64Bytes(url.slice(comma + 1), param)
+}
+
+function base64Bytes(text: string, param: string): Uint8Array {
+  const b64 = text.replace(/\s+/g, '')
+  // node's decoder skips characters it does not know: corrupt base64 must be refused, not decoded into other bytes
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(b64) || b64.length % 4 === 1) throw new HearthError('invalid_media', `${param} is not valid base64`, param)
+  return Buffer.from(b64, 'base64')
+}
+
+/** Content parts: text, images (image_url, input_image) and audio (input_audio); files are refused. */
 function contentParts(content: unknown, where: string): string | ChatContentPart[] | null {
   if (content === null || content === undefined) return null
   if (typeof content === 'string') return content
@@ -26,12 +59,27 @@ function contentParts(content: unknown, where: string): string | ChatContentPart
       case 'refusal':
         if (typeof part.refusal !== 'string') throw invalidParam(`${at}.refusal`, `${at}.refusal must be a string`)
         return { type: 'text', text: part.refusal }
-      case 'image_url':
+      case 'image_url': {
+        // {url, detail} as OpenAI sends it; a bare string as some clients do
+        const spec = part.image_url
+        if (typeof spec === 'string') return imagePart(spec, undefined, at, `${at}.image_url`)
+        if (!isObject(spec)) throw invalidParam(`${at}.image_url`, `${at}.image_url must be {"url": ..., "detail"?: ...}`)
+        return imagePart(spec.url, spec.detail, `${at}.image_url`, `${at}.image_url.url`)
+      }
       case 'input_image':
-      case 'input_audio':
+        if (part.file_id !== undefined && part.file_id !== null) {
+          throw new HearthError('unsupported_parameter', `${at}.file_id: this server has no file store; send the image as image_url (a data: URL)`, `${at}.file_id`)
+        }
+        return imagePart(part.image_url, part.detail, at, `${at}.image_url`)
+      case 'input_audio': {
+        const spec = part.input_audio
+        if (!isObject(spec) || typeof spec.data !== 'string') throw invalidParam(`${at}.input_audio`, `${at}.input_audio must be {"data": <base64>, "format": "wav" | "mp3"}`)
+        if (spec.format !== 'wav' && spec.format !== 'mp3') throw invalidParam(`${at}.input_audio.format`, `${at}.input_audio.format must be wav or mp3`)
+        return { type: 'audio', data: base64Bytes(spec.data, `${at}.input_audio.data`), format: spec.format, param: `${at}.input_audio` }
+      }
       case 'input_file':
       case 'file':
-        throw new HearthError('unsupported_parameter', `${at} is a ${String(part.type)} part, but this model reads text only`, `${at}.type`)
+        throw new HearthError('unsupported_parameter', `${at} is a ${String(part.type)} part; this server reads text, images (image_url, input_image) and audio (input_audio), not files`, `${at}.type`)
       default:
         throw invalidParam(`${at}.type`, `${at}.type ${JSON.stringify(part.type)} is not a content part type`)
     }
@@ -77,12 +125,22 @@ export function chatMessages(raw: Json[]): ChatMessage[] {
   })
 }
 
-/** Responses `input` (a string or items) to messages. */
-export function responseInputMessages(input: string | Json[]): ChatMessage[] {
+/**
+ * Responses `input` (a string or items) to messages. `lookup(id)` finds the stored output item an `item_reference`
+ * names (as the AI SDK sends earlier assistant turns when responses are stored); it stands for that item.
+ */
+export function responseInputMessages(input: string | Json[], lookup: (id: string) => Json | undefined = () => undefined): ChatMessage[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }]
   const out: ChatMessage[] = []
-  input.forEach((item, i) => {
+  input.forEach((given, i) => {
     const where = `input[${i}]`
+    let item = given
+    if (given.type === 'item_reference') {
+      if (typeof given.id !== 'string') throw invalidParam(`${where}.id`, `${where} (item_reference) needs an id`)
+      const found = lookup(given.id)
+      if (!found) throw new HearthError('item_not_found', `Item with id '${given.id}' not found.`, `${where}.id`)
+      item = found
+    }
     const type = item.type ?? 'message'
     switch (type) {
       case 'message': {
@@ -120,7 +178,7 @@ export function responseInputMessages(input: string | Json[]): ChatMessage[] {
 }
 
 function contentText(m: ChatMessage): string {
-  return typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('')
+  return typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => (p.type === 'text' ? p.text : '')).join('')
 }
 
 function tool(name: unknown, description: unknown, parameters: unknown, strict: unknown, where: string): Tool {
@@ -137,8 +195,17 @@ function tool(name: unknown, description: unknown, parameters: unknown, strict: 
   return t
 }
 
+/** Tools one request may carry, as OpenAI allows: thousands would cost seconds of template rendering each. */
+export const MAX_TOOLS = 128
+
+/** Refuses more than MAX_TOOLS entries in `tools` (function and MCP tools alike). */
+export function checkToolCount(raw: Json[] | null | undefined): void {
+  if ((raw?.length ?? 0) > MAX_TOOLS) throw invalidParam('tools', `tools has ${raw!.length} entries; at most ${MAX_TOOLS} are allowed`)
+}
+
 /** Chat Completions `tools`: [{type: "function", function: {name, description, parameters, strict}}]. */
 export function chatTools(raw: Json[] | null | undefined): Tool[] {
+  checkToolCount(raw)
   return (raw ?? []).map((t, i) => {
     if (t.type !== 'function' || !isObject(t.function)) {
       throw new HearthError('unsupported_parameter', `tools[${i}] must be {"type": "function", "function": {...}}; other tool types are not supported`, `tools[${i}].type`)
@@ -150,6 +217,7 @@ export function chatTools(raw: Json[] | null | undefined): Tool[] {
 
 /** Responses `tools`: [{type: "function", name, description, parameters, strict}]. */
 export function responseTools(raw: Json[] | null | undefined): Tool[] {
+  checkToolCount(raw)
   return (raw ?? []).map((t, i) => {
     if (t.type !== 'function') {
       throw new HearthError('unsupported_parameter', `tools[${i}] has type ${JSON.stringify(t.type)}; only function tools are supported`, `tools[${i}].type`)

@@ -42,8 +42,8 @@ function promptTexts(model: Model, prompt: CompletionRequest['prompt']): string[
 
 export async function completions(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
-  const model = state.resolveModel(body.model)
   const request = completionRequest(body)
+  const model = await state.useModel(reply, body.model, { purpose: 'generate', ttl: body.ttl })
   const gen = await serveGeneration(state, reply, model, request, [])
   const n = request.n ?? 1
   const echo = body.echo ? promptTexts(model, body.prompt) : null

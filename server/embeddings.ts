@@ -17,16 +17,16 @@ function truncate(v: Float32Array, dims: number): Float32Array {
 
 export async function embeddings(state: ServerState, reply: Reply, raw: unknown): Promise<void> {
   const body = validate(raw)
-  const model = state.resolveModel(body.model)
   if (Array.isArray(body.input) && body.input.length > MAX_INPUTS) throw invalidParam('input', `input takes at most ${MAX_INPUTS} items`)
   if (body.input === '' || (Array.isArray(body.input) && body.input.some((x) => x === ''))) {
     throw invalidParam('input', 'input must not contain empty strings')
   }
+  const model = await state.useModel(reply, body.model, { purpose: 'embed', ttl: body.ttl })
   const dims = body.dimensions ?? null
   if (dims !== null && (dims < 1 || dims > model.facts.nEmbd)) {
     throw invalidParam('dimensions', `dimensions must be between 1 and ${model.facts.nEmbd}`)
   }
-  const inputs = model.tokenizePrompts(body.input, 'input')
+  const inputs = await model.tokenizePrompts(body.input, 'input', model.embeddingContextSize)
   // a client that goes away drops its request from the embedding queue: its remaining chunks never run
   const gone = new AbortController()
   reply.onAbort(() => gone.abort())

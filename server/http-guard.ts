@@ -15,6 +15,7 @@ import { hostname } from 'node:os'
 import { HearthError } from '../lib/errors.js'
 
 const LOOPBACK_NAMES = ['localhost']
+const SEEN_MAX = 256
 
 /** The host part of a Host header or an --allowed-hosts entry: lower-case, no port, IPv6 in brackets. */
 export function hostOnly(value: string): string {
@@ -55,6 +56,7 @@ export class HostGuard {
   readonly #any: boolean
   readonly #fixed = new Set<string>()
   readonly #suffixes: string[] = []
+  readonly #seen = new Map<string, boolean>()
 
   constructor(bindHost: string, extra: string[]) {
     this.#any = extra.includes('*')
@@ -70,8 +72,16 @@ export class HostGuard {
   allows(hostHeader: string | undefined): boolean {
     if (this.#any) return true
     if (hostHeader === undefined) return false
-    const h = hostOnly(hostHeader)
-    return this.#fixed.has(h) || isAddress(h) || this.#suffixes.some((s) => h.endsWith(s) || h === s.slice(1))
+    let ok = this.#seen.get(hostHeader)
+    if (ok === undefined) {
+      const h = hostOnly(hostHeader)
+      ok = this.#fixed.has(h) || isAddress(h) || this.#suffixes.some((s) => h.endsWith(s) || h === s.slice(1))
+      // clients use a few Host values, each on every request: the answer is remembered (boundedly: the
+      // values are the client's to choose)
+      if (this.#seen.size >= SEEN_MAX) this.#seen.clear()
+      this.#seen.set(hostHeader, ok)
+    }
+    return ok
   }
 }
 
@@ -89,18 +99,17 @@ export function originAllowed(cors: string[], origin: string | undefined, host: 
 }
 
 /** The refusal for a request that fails the Host or Origin check, or null. */
-export function browserRefusal(hosts: HostGuard, cors: string[], headers: Record<string, string>): HearthError | null {
-  const host = headers.host
+export function browserRefusal(hosts: HostGuard, cors: string[], host: string | undefined, origin: string | undefined): HearthError | null {
   if (!hosts.allows(host)) {
     return new HearthError(
       'host_not_allowed',
       `the Host ${JSON.stringify(host ?? '')} is not one of this server's names; to serve it, add it with --allowed-hosts (HEARTH_ALLOWED_HOSTS)`,
     )
   }
-  if (!originAllowed(cors, headers.origin, host)) {
+  if (!originAllowed(cors, origin, host)) {
     return new HearthError(
       'origin_not_allowed',
-      `requests from the web page origin ${JSON.stringify(headers.origin)} are refused; to allow browsers on it, start hearth with --cors ${headers.origin} (HEARTH_CORS)`,
+      `requests from the web page origin ${JSON.stringify(origin)} are refused; to allow browsers on it, start hearth with --cors ${origin} (HEARTH_CORS)`,
     )
   }
   return null

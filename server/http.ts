@@ -1,34 +1,22 @@
-// HTTP plumbing over uWebSockets.js: a reply that finishes exactly once, body reading with a size limit,
-// and an SSE writer that batches the frames of one decode step into one corked write and honours
-// backpressure. Rules kept here so handlers need not know them: onAborted is registered before any await,
-// every write after an await is corked, and nothing touches the response once the client is gone.
+// HTTP plumbing over node:http: a reply that finishes exactly once, body reading with a size limit, and an
+// SSE writer that sends the frames of one decode step in one write and honours backpressure. Rules kept here
+// so handlers need not know them: a client that goes away aborts its reply at once (app.ts tells the reply
+// when its connection closes, queued pipelined replies included), and nothing is written after that.
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http'
 import { HearthError, toHearthError } from '../lib/errors.js'
-import type { HttpRequest, HttpResponse } from './uws.js'
+import { checkJsonValueLimits } from '../lib/json-limits.js'
 
-/** What a handler may read of the request: copied synchronously, valid after any await. */
+/** What a handler may read of the request. */
 export interface RequestInfo {
+  /** upper-case; HEAD is routed as GET (node leaves the body out) */
   method: string
+  /** the path without the query */
   url: string
   query: string
-  headers: Record<string, string>
+  headers: IncomingHttpHeaders
+  /** the Host the request names (the authority of an absolute-form target, else the Host header), if any */
+  host: string | undefined
   params: string[]
-}
-
-export function requestInfo(req: HttpRequest, nParams: number): RequestInfo {
-  const headers: Record<string, string> = {}
-  req.forEach((k, v) => (headers[k] = v))
-  const params: string[] = []
-  for (let i = 0; i < nParams; i++) params.push(safeDecode(req.getParameter(i) ?? ''))
-  return { method: req.getMethod().toUpperCase(), url: req.getUrl(), query: req.getQuery() ?? '', headers, params }
-}
-
-// a malformed %-escape is kept as written rather than thrown inside a uWS callback
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s)
-  } catch {
-    return s
-  }
 }
 
 export interface ErrorBody {
@@ -39,26 +27,25 @@ export function errorBody(err: HearthError): ErrorBody {
   return { error: { message: err.message, type: err.type, param: err.param, code: err.code } }
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  200: 'OK', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 417: 'Expectation Failed', 429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
-  505: 'HTTP Version Not Supported',
-}
+/** Header lines as node's writeHead takes them: name, value, name, value, ... */
+export type HeaderList = OutgoingHttpHeader[]
 
-export function statusLine(status: number): string {
-  return `${status} ${STATUS_TEXT[status] ?? ''}`.trim()
-}
+const SSE_HEADERS: HeaderList = ['Content-Type', 'text/event-stream', 'Cache-Control', 'no-cache', 'X-Accel-Buffering', 'no']
 
 export class Reply {
-  readonly res: HttpResponse
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
   readonly info: RequestInfo
   readonly startedAt = performance.now()
-  /** headers added to every response (CORS) */
-  readonly extraHeaders: [string, string][]
+  /** headers added to every response (CORS), as a header list */
+  readonly extraHeaders: HeaderList
   aborted = false
   finished = false
+  /** the reply was sent with `Connection: close`: nothing else is answered on its connection */
+  closing = false
   status = 0
+  /** the request has a body that has not been read to its end: a reply now must close the connection */
+  bodyPending: boolean
   /** tokens in and out, for the request log */
   promptTokens = 0
   completionTokens = 0
@@ -69,18 +56,16 @@ export class Reply {
    */
   arrived: () => void = () => {}
   #onAbort: (() => void)[] = []
+  #onDone: (() => void)[] = []
   #onFinish: ((reply: Reply) => void) | null
 
-  constructor(res: HttpResponse, info: RequestInfo, extraHeaders: [string, string][], onFinish: (reply: Reply) => void) {
+  constructor(req: IncomingMessage, res: ServerResponse, info: RequestInfo, extraHeaders: HeaderList, onFinish: (reply: Reply) => void) {
+    this.req = req
     this.res = res
     this.info = info
     this.extraHeaders = extraHeaders
     this.#onFinish = onFinish
-    res.onAborted(() => {
-      this.aborted = true
-      for (const fn of this.#onAbort.splice(0)) fn()
-      this.#finish(this.status || 499)
-    })
+    this.bodyPending = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined
   }
 
   /** Runs `fn` when the client goes away before the reply ends (at once if it already has). */
@@ -89,36 +74,56 @@ export class Reply {
     else if (!this.finished) this.#onAbort.push(fn)
   }
 
+  /** @internal runs `fn` once the reply has ended or was aborted (at once if so already) */
+  onDone(fn: () => void): void {
+    if (this.finished) fn()
+    else this.#onDone.push(fn)
+  }
+
   get open(): boolean {
     return !this.aborted && !this.finished
   }
 
-  #writeHead(status: number, contentType: string | null, headers: [string, string][] = []): void {
-    this.status = status
-    this.res.writeStatus(statusLine(status))
-    if (contentType) this.res.writeHeader('Content-Type', contentType)
-    for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v)
-    for (const [k, v] of headers) this.res.writeHeader(k, v)
+  /** @internal the connection closed: called by app.ts for every reply of that connection not yet ended */
+  abort(): void {
+    if (this.aborted || this.finished) return
+    this.aborted = true
+    for (const fn of this.#onAbort.splice(0)) fn()
+    this.#finish(this.status || 499)
   }
 
-  /** `closeConnection` for replies sent before the body was read (413), so the rest is not parsed as a request */
-  send(status: number, body: string, contentType: string | null, headers: [string, string][] = [], closeConnection = false): void {
+  #head(status: number, headers: HeaderList): HeaderList {
+    this.status = status
+    return this.extraHeaders.length === 0 ? headers : headers.concat(this.extraHeaders)
+  }
+
+  /**
+   * `closeConnection` ends the connection after this reply; a reply sent before the request's body was read
+   * always does, so the rest of that body is never parsed as a request.
+   */
+  send(status: number, body: string, contentType: string | null, headers: HeaderList = [], closeConnection = false): void {
     if (!this.open) return
-    this.res.cork(() => {
-      this.#writeHead(status, contentType, headers)
-      this.res.end(body, closeConnection)
-    })
+    // explicit, so a HEAD reply has GET's length and an HTTP/1.0 client keeps its connection when it asked to
+    const list: HeaderList = ['Content-Length', Buffer.byteLength(body)]
+    if (contentType) list.push('Content-Type', contentType)
+    if (closeConnection || this.bodyPending) {
+      this.closing = true
+      list.push('Connection', 'close')
+    }
+    this.res.writeHead(status, this.#head(status, headers.length === 0 ? list : list.concat(headers)))
+    this.res.end(body)
     this.#finish(status)
   }
 
-  json(status: number, body: unknown, headers: [string, string][] = [], closeConnection = false): void {
+  json(status: number, body: unknown, headers: HeaderList = [], closeConnection = false): void {
     this.send(status, JSON.stringify(body), 'application/json', headers, closeConnection)
   }
 
-  error(err: unknown): void {
+  /** `closeConnection` as in send(); a refusal of the request's framing or size (413, 408) always closes */
+  error(err: unknown, closeConnection = false): void {
     const e = toHearthError(err)
-    const headers: [string, string][] = e.status === 429 || e.status === 503 ? [['Retry-After', '1']] : []
-    this.json(e.status, errorBody(e), headers, e.code === 'request_too_large')
+    const headers: HeaderList = e.status === 429 || e.status === 503 ? ['Retry-After', '1'] : []
+    this.json(e.status, errorBody(e), headers, closeConnection || e.code === 'request_too_large' || e.code === 'request_timeout')
   }
 
   /** Starts a text/event-stream response. */
@@ -126,9 +131,9 @@ export class Reply {
     return new SseWriter(this)
   }
 
-  /** @internal the SSE writer's access to the head and the end */
+  /** @internal the SSE writer's head: chunked over HTTP/1.1; over 1.0 node ends the stream by closing */
   sseHead(): void {
-    this.#writeHead(200, 'text/event-stream', [['Cache-Control', 'no-cache'], ['Connection', 'keep-alive'], ['X-Accel-Buffering', 'no']])
+    this.res.writeHead(200, this.#head(200, SSE_HEADERS))
   }
 
   /** @internal */
@@ -141,40 +146,32 @@ export class Reply {
     this.finished = true
     this.status = status
     this.#onAbort = []
+    for (const fn of this.#onDone.splice(0)) fn()
     const cb = this.#onFinish
     this.#onFinish = null
     cb?.(this)
   }
 }
 
-// uWS 20.30 loses data when one corked write overflows its 16 KiB cork buffer while the socket is
-// backpressured (AsyncSocket::uncork drops the overflowing part; fixed upstream in 2026, not in the binary we
-// can use). So no write inside a cork is larger than this, head included.
-const CORK_SAFE_BYTES = 12 * 1024
-
 /**
- * Frames written in one synchronous run (one decode step) go out in one corked write on the next
- * microtask, in pieces of at most CORK_SAFE_BYTES. When uWS reports backpressure, later frames wait in memory
- * until onWritable, which also ends the response when end() came while blocked (the last write may be the one
- * that met backpressure).
+ * Frames written in one synchronous run (one decode step) go out in one write on the next microtask, corked
+ * with the head when it is the first. When the write reports backpressure, later frames wait in memory until
+ * the response drains, then go out together; end() waits for nothing (node sends what it holds, then the end).
  */
 export class SseWriter {
   readonly #reply: Reply
   #pending = ''
-  /** bytes taken out of #pending and not yet written (a large flush cut into pieces); they go first */
-  #rest: Buffer | null = null
   #scheduled = false
   #blocked = false
   #ending = false
   #headSent = false
+  readonly #onDrain = () => {
+    this.#blocked = false
+    if (this.#pending !== '' || this.#ending) this.#flush()
+  }
 
   constructor(reply: Reply) {
     this.#reply = reply
-    reply.res.onWritable(() => {
-      this.#blocked = false
-      if (this.#hasPending() || this.#ending) this.#flush()
-      return !this.#blocked
-    })
   }
 
   /** `data: <json>\n\n`, or with `event` an `event: <event>\n` line first */
@@ -198,82 +195,96 @@ export class SseWriter {
   end(): void {
     if (this.#ending) return
     this.#ending = true
-    if (!this.#scheduled && !this.#blocked) this.#flush()
-  }
-
-  #hasPending(): boolean {
-    return this.#rest !== null || this.#pending !== ''
-  }
-
-  /** The next piece to write: all of #pending when it surely fits (a UTF-16 unit is at most 3 UTF-8 bytes). */
-  #nextPiece(): string | Buffer | null {
-    if (this.#rest === null && this.#pending.length * 3 <= CORK_SAFE_BYTES) {
-      const piece = this.#pending
-      this.#pending = ''
-      return piece || null
-    }
-    if (this.#pending) {
-      const bytes = Buffer.from(this.#pending, 'utf8')
-      this.#rest = this.#rest ? Buffer.concat([this.#rest, bytes]) : bytes
-      this.#pending = ''
-    }
-    const rest = this.#rest!
-    const piece = rest.subarray(0, CORK_SAFE_BYTES)
-    this.#rest = piece.length < rest.length ? rest.subarray(piece.length) : null
-    return piece
+    if (!this.#scheduled) this.#flush()
   }
 
   #flush(): void {
     const reply = this.#reply
-    do {
-      if (!reply.open) return
-      const piece = this.#nextPiece()
-      reply.res.cork(() => {
-        if (!this.#headSent) {
-          this.#headSent = true
-          reply.sseHead()
-        }
-        if (piece !== null && !reply.res.write(piece)) this.#blocked = true
-        if (this.#ending && !this.#blocked && !this.#hasPending()) reply.res.end()
-      })
-    } while (!this.#blocked && this.#hasPending())
-    if (this.#ending && !this.#blocked && !this.#hasPending()) reply.markFinished()
+    if (!reply.open) return
+    const res = reply.res
+    const piece = this.#pending
+    this.#pending = ''
+    res.cork()
+    if (!this.#headSent) {
+      this.#headSent = true
+      reply.sseHead()
+    }
+    if (this.#ending) {
+      // node holds what the socket cannot take yet and sends the end after it
+      if (piece !== '') res.end(piece)
+      else res.end()
+    } else if (piece !== '' && !this.#blocked && !res.write(piece)) {
+      this.#blocked = true
+      res.once('drain', this.#onDrain)
+    }
+    res.uncork()
+    if (this.#ending) reply.markFinished()
   }
 }
 
-/** Reads the whole body, refusing more than `limit` bytes. The handler must call this synchronously. */
-export function readBody(res: HttpResponse, reply: Reply, limit: number): Promise<Buffer> {
+/**
+ * Reads the whole body, refusing more than `limit` bytes (413). Settles when the body has ended; rejects when
+ * the reply ends first (an early refusal, or the client went away).
+ */
+export function readBody(reply: Reply, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = Number(reply.info.headers['content-length'] ?? NaN)
-    if (declared > limit) {
-      reject(new HearthError('request_too_large', `the body is larger than the ${limit}-byte limit`))
+    const req = reply.req
+    const tooLarge = () => new HearthError('request_too_large', `the body is larger than the ${limit}-byte limit`)
+    const declared = req.headers['content-length']
+    // node has checked that it is digits only
+    if (declared !== undefined && Number(declared) > limit) {
+      reject(tooLarge())
       return
     }
+    // node leaves the 100 to hearth (http-server.ts): now the body is wanted
+    if (req.httpVersionMinor === 1 && declared !== '0' && /^\s*100-continue\s*$/i.test(req.headers.expect ?? '')) reply.res.writeContinue()
     const parts: Buffer[] = []
     let size = 0
-    let failed = false
-    res.onData((chunk, isLast) => {
-      if (failed) return
-      size += chunk.byteLength
-      if (size > limit) {
-        failed = true
-        reject(new HearthError('request_too_large', `the body is larger than the ${limit}-byte limit`))
-        return
+    let settled = false
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= limit) parts.push(chunk)
+      else if (!settled) {
+        settled = true
+        req.off('data', onData)
+        reject(tooLarge())
       }
-      parts.push(Buffer.from(chunk.slice(0))) // uWS reuses the chunk's memory after this callback
-      if (isLast) resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts))
+    }
+    req.on('data', onData)
+    req.once('end', () => {
+      reply.bodyPending = false
+      if (settled) return
+      settled = true
+      resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size))
     })
-    reply.onAbort(() => {
-      if (!failed) reject(new HearthError('internal_error', 'the client went away'))
-      failed = true
+    reply.onDone(() => {
+      if (settled) return
+      settled = true
+      reject(new HearthError('request_cancelled', 'the reply ended before the body arrived'))
     })
   })
 }
 
+/** Nesting a request body may have: deeper values cannot be walked or echoed back safely (JSON.stringify overflows
+ * the stack at a few thousand levels), and no field of any endpoint needs more (schemas are bounded at 128). */
+export const MAX_BODY_DEPTH = 512
+
 export function parseJson(body: Buffer): unknown {
+  let value: unknown
   try {
-    return JSON.parse(body.toString('utf8'))
+    value = JSON.parse(body.toString('utf8'))
   } catch (err) {
     throw new HearthError('invalid_json', `the body is not valid JSON: ${(err as Error).message}`)
   }
+  try {
+    checkJsonValueLimits(value, '', { maxDepth: MAX_BODY_DEPTH, maxBytes: Number.MAX_SAFE_INTEGER })
+  } catch (err) {
+    if (!(err instanceof HearthError) || err.param === null) throw err
+    // the path to the place can be thousands of characters: name the top-level field, and the path's start
+    const field = /^\.?([^.[]*)/.exec(err.param)![1] || null
+    const at = err.param.replace(/^\./, '')
+    const shown = at.length > 120 ? `${at.slice(0, 120)}...` : at
+    throw new HearthError(err.code, err.message.replace(err.param, shown || 'the body'), field)
+  }
+  return value
 }

@@ -1,48 +1,31 @@
-// GET /health, /metrics, /v1/models and /v1/models/{id}.
-import { HearthError } from '../lib/errors.js'
-import type { Model } from '../lib/model.js'
-import type { Reply } from './http.js'
+// GET /health and /metrics. The model lists are server/models-api.ts.
 import type { ServerState } from './state.js'
+import type { Reply } from './http.js'
 
 export function health(state: ServerState, reply: Reply): void {
-  if (state.model && !state.draining) reply.json(200, { status: 'ok', model: state.model.id })
-  else if (state.loadError) reply.json(500, { status: 'error', error: state.loadError.message })
-  else reply.json(503, { status: state.draining ? 'shutting_down' : 'loading', progress: state.loadProgress })
+  const start = state.startStatus()
+  if (state.draining) reply.json(503, { status: 'shutting_down' })
+  else if (start.state === 'loaded') reply.json(200, { status: 'ok', model: start.id })
+  else if (start.state === 'error') reply.json(500, { status: 'error', error: start.error })
+  else reply.json(503, { status: 'loading', progress: start.progress })
 }
 
 export function metrics(state: ServerState, reply: Reply): void {
-  const s = state.model?.stats()
-  const body = state.metrics.render({
-    active: s?.active ?? 0,
-    queued: s?.queued ?? 0,
-    usedCells: s?.usedCells ?? 0,
-    cells: s?.nCtx ?? 0,
-    loaded: state.model !== null,
-    embeddings: state.model?.embeddingStats() ?? { requests: 0, inputs: 0, chunks: 0, aborted: 0 },
-  })
-  reply.send(200, body, 'text/plain; version=0.0.4')
-}
-
-function modelObject(state: ServerState, m: Model) {
-  return { id: m.id, object: 'model', created: state.startedAt, owned_by: 'hearth' }
-}
-
-export function listModels(state: ServerState, reply: Reply): void {
-  if (state.model) {
-    reply.json(200, { object: 'list', data: [modelObject(state, state.model)] })
-    return
+  const g = { active: 0, queued: 0, usedCells: 0, cells: 0, loaded: state.registry.loaded().length > 0, embeddings: { requests: 0, inputs: 0, chunks: 0, aborted: 0 }, ramCache: { entries: 0, bytes: 0, hits: 0, misses: 0, evictions: 0, saves: 0, restoredTokens: 0 } }
+  for (const m of state.registry.loaded()) {
+    if (m.kind === 'llm') {
+      const s = m.stats()
+      g.active += s.active
+      g.queued += s.queued
+      g.usedCells += s.usedCells
+      g.cells += s.nCtx
+      if (s.ramCache) for (const k of Object.keys(g.ramCache) as (keyof typeof g.ramCache)[]) g.ramCache[k] += s.ramCache[k]
+    }
+    const e = m.embeddingStats()
+    g.embeddings.requests += e.requests
+    g.embeddings.inputs += e.inputs
+    g.embeddings.chunks += e.chunks
+    g.embeddings.aborted += e.aborted
   }
-  // while it loads, the model is listed with its progress (hearth's own fields, which OpenAI clients ignore)
-  const loading = state.loadError
-    ? { state: 'error', error: state.loadError.message }
-    : { state: 'loading', progress: Math.round(state.loadProgress * 100) / 100 }
-  reply.json(200, { object: 'list', data: [{ id: state.configuredModelId, object: 'model', created: state.startedAt, owned_by: 'hearth', ...loading }] })
-}
-
-export function getModel(state: ServerState, reply: Reply, id: string): void {
-  const m = state.model
-  if (!m || !state.modelNames(m).includes(id)) {
-    throw new HearthError('model_not_found', `The model \`${id}\` does not exist or is not loaded`, 'model')
-  }
-  reply.json(200, modelObject(state, m))
+  reply.send(200, state.metrics.render(g), 'text/plain; version=0.0.4')
 }

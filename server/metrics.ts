@@ -33,10 +33,13 @@ export interface Gauges {
   loaded: boolean
   /** the embedding queue (Model.embeddingStats) */
   embeddings: { requests: number; inputs: number; chunks: number; aborted: number }
+  /** the host-RAM prompt caches of the loaded models, summed (lib/prompt-cache.ts) */
+  ramCache: { entries: number; bytes: number; hits: number; misses: number; evictions: number; saves: number; restoredTokens: number }
 }
 
 export class Metrics {
-  readonly #requests = new Map<string, number>()
+  /** route -> status -> count */
+  readonly #requests = new Map<string, Map<number, number>>()
   promptTokens = 0
   cachedTokens = 0
   generatedTokens = 0
@@ -44,8 +47,9 @@ export class Metrics {
   readonly tokenGap = new Histogram([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
 
   request(route: string, status: number): void {
-    const key = `route="${route}",status="${status}"`
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1)
+    let byStatus = this.#requests.get(route)
+    if (!byStatus) this.#requests.set(route, (byStatus = new Map()))
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1)
   }
 
   render(g: Gauges): string {
@@ -53,7 +57,9 @@ export class Metrics {
     const counter = (name: string, help: string, v: number) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${v}`)
     const gauge = (name: string, help: string, v: number) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${v}`)
     out.push('# HELP hearth_requests_total HTTP requests by route and status', '# TYPE hearth_requests_total counter')
-    for (const [labels, v] of this.#requests) out.push(`hearth_requests_total{${labels}} ${v}`)
+    for (const [route, byStatus] of this.#requests) {
+      for (const [status, v] of byStatus) out.push(`hearth_requests_total{route="${route}",status="${status}"} ${v}`)
+    }
     counter('hearth_prompt_tokens_total', 'prompt tokens received', this.promptTokens)
     counter('hearth_prompt_cached_tokens_total', 'prompt tokens served from the prompt cache', this.cachedTokens)
     counter('hearth_generated_tokens_total', 'tokens generated', this.generatedTokens)
@@ -66,6 +72,14 @@ export class Metrics {
     gauge('hearth_embedding_inputs_queued', 'their inputs not yet embedded', g.embeddings.inputs)
     counter('hearth_embedding_chunks_total', 'embedding batches run (one llama_decode each)', g.embeddings.chunks)
     counter('hearth_embedding_requests_aborted_total', 'embedding requests dropped because the client went away', g.embeddings.aborted)
+    const r = g.ramCache
+    gauge('hearth_prompt_cache_ram_entries', 'prompts saved to host RAM (--cache-ram)', r.entries)
+    gauge('hearth_prompt_cache_ram_bytes', 'host RAM those saved prompts take', r.bytes)
+    counter('hearth_prompt_cache_ram_hits_total', 'requests whose prefix was restored from host RAM', r.hits)
+    counter('hearth_prompt_cache_ram_misses_total', 'requests host RAM held nothing for beyond the KV cache', r.misses)
+    counter('hearth_prompt_cache_ram_evictions_total', 'saved prompts dropped for room (the cap or the memory budget)', r.evictions)
+    counter('hearth_prompt_cache_ram_saves_total', 'prompts saved to host RAM', r.saves)
+    counter('hearth_prompt_cache_ram_restored_tokens_total', 'prompt tokens restored from host RAM instead of computed', r.restoredTokens)
     out.push(this.ttft.render('hearth_time_to_first_token_seconds', 'time from request to first generated token'))
     out.push(this.tokenGap.render('hearth_time_per_output_token_seconds', 'time between generated tokens of one sequence'))
     return out.join('\n') + '\n'

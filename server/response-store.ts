@@ -1,5 +1,6 @@
-// Stored responses for `previous_response_id` and GET/DELETE /v1/responses/{id}, in a SQLite file so they outlive
-// a restart or a crash. Bounded by count (the oldest stored go first) and by age, both enforced in the database.
+// Stored responses for `previous_response_id`, `item_reference` input items and GET/DELETE /v1/responses/{id}, in
+// a SQLite file so they outlive a restart or a crash. Bounded by count (the oldest stored go first) and by age,
+// both enforced in the database.
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
@@ -26,8 +27,9 @@ export interface ResponseStoreOptions {
   now?: () => number
 }
 
-// bump when the table changes, and migrate from the older versions in open()
-const SCHEMA_VERSION = 1
+// bump when the tables change, and migrate from the older versions in open()
+// 2: the items table (output item id -> its response), for item_reference
+const SCHEMA_VERSION = 2
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS responses (
@@ -37,6 +39,21 @@ const SCHEMA = `
     value TEXT NOT NULL          -- JSON {response, messages}
   );
   CREATE INDEX IF NOT EXISTS responses_stored_at ON responses (stored_at);
+  CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,           -- an output item's id (msg_, fc_, rs_)
+    response_seq INTEGER NOT NULL  -- responses.seq of the response that holds it
+  );
+  CREATE INDEX IF NOT EXISTS items_response_seq ON items (response_seq);
+  -- every way a response goes (DELETE, both prunes) takes its items with it
+  CREATE TRIGGER IF NOT EXISTS responses_drop_items AFTER DELETE ON responses
+    BEGIN DELETE FROM items WHERE response_seq = old.seq; END;
+`
+
+// the ids of every stored response's output items (the migration from schema 1)
+const INDEX_ITEMS = `
+  INSERT OR REPLACE INTO items (id, response_seq)
+    SELECT json_extract(o.value, '$.id'), r.seq FROM responses r, json_each(r.value, '$.response.output') o
+    WHERE json_extract(o.value, '$.id') IS NOT NULL
 `
 
 interface Row {
@@ -87,17 +104,29 @@ export class ResponseStore {
   get(id: string): StoredResponse | undefined {
     const row = this.#statements()?.get.get(id, this.#cutoff()) as Row | undefined
     if (!row) return undefined
-    const { response, messages } = JSON.parse(row.value) as Omit<StoredResponse, 'storedAt'>
+    const { response, messages } = JSON.parse(row.value, reviveBytes) as Omit<StoredResponse, 'storedAt'>
     return { response, messages, storedAt: row.stored_at }
+  }
+
+  /**
+   * The output item `id` of a live stored response, as it was returned (for `item_reference` input items), or
+   * undefined.
+   */
+  item(id: string): Record<string, unknown> | undefined {
+    const row = this.#statements()?.item.get(id, this.#cutoff()) as Row | undefined
+    if (!row) return undefined
+    const { response } = JSON.parse(row.value) as Omit<StoredResponse, 'storedAt'>
+    return outputItems(response).find((o) => o.id === id)
   }
 
   /** Stores (or replaces) a response; committed when this returns. Throws internal_error when the write fails. */
   set(id: string, item: Omit<StoredResponse, 'storedAt'>): void {
     const stmts = this.#statements()
     if (!stmts) return
-    const value = JSON.stringify({ response: item.response, messages: item.messages })
+    const value = JSON.stringify({ response: item.response, messages: item.messages }, storeBytes)
+    const itemIds = outputItems(item.response).flatMap((o) => (typeof o.id === 'string' ? [o.id] : []))
     try {
-      stmts.set(id, this.#now(), value, this.#cutoff(), this.#max)
+      stmts.set(id, this.#now(), value, itemIds, this.#cutoff(), this.#max)
     } catch (err) {
       throw new HearthError('internal_error', `cannot store the response in ${this.path}: ${(err as Error).message}`)
     }
@@ -150,6 +179,7 @@ function open(path: string): Database.Database {
     const version = db.pragma('user_version', { simple: true }) as number
     if (version > SCHEMA_VERSION) throw new Error(`it was written by a newer hearth (schema ${version}, this one knows ${SCHEMA_VERSION})`)
     db.exec(SCHEMA)
+    if (version < 2) db.exec(INDEX_ITEMS)
     // a write at start-up: a read-only file or folder is refused now, not at the first stored response
     db.pragma(`user_version = ${SCHEMA_VERSION}`)
     return db
@@ -167,26 +197,51 @@ function openError(path: string, err: unknown): Error {
   )
 }
 
+function outputItems(response: Record<string, unknown>): Record<string, unknown>[] {
+  const output = response.output
+  return Array.isArray(output) ? output.filter((o): o is Record<string, unknown> => o !== null && typeof o === 'object') : []
+}
+
 function prepare(db: Database.Database) {
   const pruneExpired = db.prepare('DELETE FROM responses WHERE stored_at <= ?')
   // everything below the newest `max`; the subquery is NULL (nothing deleted) while there are at most `max`
   const pruneOldest = db.prepare('DELETE FROM responses WHERE seq <= (SELECT seq FROM responses ORDER BY seq DESC LIMIT 1 OFFSET ?)')
-  // REPLACE deletes a row with the same id and inserts a new one, with a new (highest) seq
-  const insert = db.prepare('INSERT OR REPLACE INTO responses (id, stored_at, value) VALUES (?, ?, ?)')
+  // a response stored again is deleted first (its items go with it) and inserted with a new (highest) seq; REPLACE
+  // would not fire the delete trigger
+  const remove = db.prepare('DELETE FROM responses WHERE id = ?')
+  const insert = db.prepare('INSERT INTO responses (id, stored_at, value) VALUES (?, ?, ?)')
+  const insertItem = db.prepare('INSERT OR REPLACE INTO items (id, response_seq) VALUES (?, ?)')
   const prune = db.transaction((cutoff: number, max: number) => {
     pruneExpired.run(cutoff)
     pruneOldest.run(max)
   })
   return {
     get: db.prepare('SELECT value, stored_at FROM responses WHERE id = ? AND stored_at > ?'),
+    item: db.prepare('SELECT r.value, r.stored_at FROM items i JOIN responses r ON r.seq = i.response_seq WHERE i.id = ? AND r.stored_at > ?'),
     count: db.prepare('SELECT count(*) FROM responses WHERE stored_at > ?').pluck(),
     delete: db.prepare('DELETE FROM responses WHERE id = ? RETURNING stored_at'),
     prune,
     // one transaction: one commit per stored response
-    set: db.transaction((id: string, storedAt: number, value: string, cutoff: number, max: number) => {
-      insert.run(id, storedAt, value)
+    set: db.transaction((id: string, storedAt: number, value: string, itemIds: string[], cutoff: number, max: number) => {
+      remove.run(id)
+      const seq = insert.run(id, storedAt, value).lastInsertRowid
+      for (const itemId of itemIds) insertItem.run(itemId, seq)
       pruneExpired.run(cutoff)
       pruneOldest.run(max)
     }),
   }
+}
+
+// media parts carry their file's bytes: kept as base64, and bytes again when read back
+function storeBytes(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const raw = this[key]
+  return raw instanceof Uint8Array ? { $base64: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') } : value
+}
+
+function reviveBytes(_key: string, value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const o = value as Record<string, unknown>
+    if (typeof o.$base64 === 'string' && Object.keys(o).length === 1) return Buffer.from(o.$base64, 'base64')
+  }
+  return value
 }

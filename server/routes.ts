@@ -4,7 +4,8 @@ import { chatCompletions } from './chat-completions.js'
 import { completions } from './completions.js'
 import { embeddings } from './embeddings.js'
 import type { Reply } from './http.js'
-import { getModel, health, listModels, metrics } from './info.js'
+import { health, metrics } from './info.js'
+import { getModel, listModels, restListModels, restLoad, restUnload } from './models-api.js'
 import { createResponse, deleteResponse, getResponse } from './responses.js'
 import type { ServerState } from './state.js'
 
@@ -32,7 +33,13 @@ export const routes: Route[] = [
   get('/health', health, 'none'),
   get('/metrics', metrics, 'metrics'),
   get('/v1/models', listModels),
-  get('/v1/models/:id', (s, r, _, [id]) => getModel(s, r, id!)),
+  // ids such as publisher/repo have slashes: the segments are joined again
+  get('/v1/models/:id', (s, r, _, p) => getModel(s, r, p.join('/'))),
+  get('/v1/models/:publisher/:repo', (s, r, _, p) => getModel(s, r, p.join('/'))),
+  get('/v1/models/:publisher/:repo/:file', (s, r, _, p) => getModel(s, r, p.join('/'))),
+  get('/api/v1/models', restListModels),
+  post('/api/v1/models/load', restLoad, false),
+  post('/api/v1/models/unload', restUnload, false),
   post('/v1/chat/completions', chatCompletions),
   post('/v1/completions', completions),
   post('/v1/embeddings', embeddings, false),

@@ -32,19 +32,21 @@ const sampling = {
   ignore_eos: Type.Optional(Bool),
   grammar: Type.Optional(Str),
   user: Type.Optional(Str),
+  /** LM Studio's idle TTL in seconds for a model this request loads (JIT) */
+  ttl: Type.Optional(Num),
 }
 
 /**
  * Fields accepted and ignored because they never change the answer (documented in the README): caching and
  * routing hints, attribution, OpenAI's service tiers, llama-server's cache_prompt (hearth always reuses cached
- * prefixes, with identical output), LM Studio's ttl (models load on start).
+ * prefixes, with identical output).
  */
-const IGNORED_EVERYWHERE = ['service_tier', 'prompt_cache_key', 'safety_identifier', 'cache_prompt', 'ttl']
+const IGNORED_EVERYWHERE = ['service_tier', 'prompt_cache_key', 'safety_identifier', 'cache_prompt']
 export const IGNORED = {
   chat: [...IGNORED_EVERYWHERE, 'store', 'metadata', 'prediction'],
   completions: IGNORED_EVERYWHERE,
   embeddings: IGNORED_EVERYWHERE,
-  responses: [...IGNORED_EVERYWHERE, 'include', 'stream_options', 'max_tool_calls'],
+  responses: [...IGNORED_EVERYWHERE, 'include', 'stream_options'],
 }
 
 const ContentPart = Type.Object({ type: Type.String() })
@@ -102,6 +104,7 @@ export const EmbeddingRequest = Type.Object({
   encoding_format: Type.Optional(Type.Union([Type.Literal('float'), Type.Literal('base64'), Type.Null()])),
   dimensions: Type.Optional(Int),
   user: Type.Optional(Str),
+  ttl: Type.Optional(Num),
 })
 export type EmbeddingRequest = Static<typeof EmbeddingRequest>
 
@@ -122,6 +125,7 @@ export const ResponseRequest = Type.Object({
   parallel_tool_calls: Type.Optional(Bool),
   truncation: Type.Optional(Str),
   top_logprobs: Type.Optional(Int),
+  max_tool_calls: Type.Optional(Int),
 })
 export type ResponseRequest = Static<typeof ResponseRequest>
 

@@ -4,6 +4,7 @@ import t from 'tap'
 import { buildBatch, type BatchMember } from '../lib/batch.js'
 import { KvCells, type KvBackend } from '../lib/kv-cells.js'
 import { samplingParams, type SamplingInput } from '../lib/params.js'
+import { adoptPrefix, cellsNeeded, MIN_SHARED_WAIT, pickSlot, planReuse, type PrefixSource } from '../lib/prefix-plan.js'
 import { Scheduler, type SchedulerOptions } from '../lib/scheduler.js'
 import type { Sequence } from '../lib/sequence.js'
 import { FakeContext, letterPieces, type StepCall } from './fake-context.js'
@@ -12,6 +13,43 @@ function recordingBackend(): KvBackend & { log: string[] } {
   const log: string[] = []
   return { log, remove: (slot, from) => log.push(`rm ${slot} ${from}`), copy: (src, dst, n) => log.push(`cp ${src} ${dst} ${n}`) }
 }
+
+t.test('prefix plan: reuse from a slot, waiting for a running prefill, cells needed, the slot picked and its adoption', async (t) => {
+  const backend = recordingBackend()
+  const kv = new KvCells(100, 3, backend)
+  const seq = (n: number, from = 1) => Int32Array.from({ length: n }, (_, i) => from + i)
+  // slot 0 finished a request over 1..20 and is idle: its cells are a cache
+  kv.acquire(0, 20)
+  kv.book(0, [...seq(20)])
+  kv.release(0)
+  const prompt = seq(30)
+  const none = planReuse(kv, [], prompt, true)
+  t.same(none, { length: 20, fromSlot: 0, waitFor: null, ram: null }, "the idle slot's 20 cells")
+  t.same(planReuse(kv, [], seq(20), true).length, 19, 'the last prompt token is always decoded again')
+  t.same(planReuse(kv, [], prompt, false), { length: 0, fromSlot: -1, waitFor: null, ram: null }, 'no prompt cache, no reuse')
+  t.equal(cellsNeeded(kv, none, prompt, 5), 10 + 5 + 20, 'cells adopted from an idle slot count as needed')
+  // a running prefill of a longer shared prefix, not computed yet
+  kv.acquire(1, 60)
+  kv.book(1, [...seq(4)])
+  const running: PrefixSource = { slot: 1, prompt: seq(60), booked: 4, prefilling: true, left: false }
+  const wait = planReuse(kv, [running], seq(50), true)
+  t.same([wait.length, wait.fromSlot, wait.waitFor], [49, 1, running], 'waits for the prefill that will give 29 more tokens')
+  t.equal(cellsNeeded(kv, wait, seq(50), 5), 1 + 5, 'cells a busy slot will hold are not needed again')
+  const short = seq(20 + MIN_SHARED_WAIT - 1)
+  t.equal(planReuse(kv, [running], short, true).waitFor, null, `fewer than ${MIN_SHARED_WAIT} more tokens are computed, not waited for`)
+  t.equal(planReuse(kv, [{ ...running, left: true }], seq(50), true).waitFor, null, 'a prefill that left is not waited for')
+  // the slot: its own longest prefix, else the least recently used
+  t.equal(pickSlot(kv, [2, 0], prompt, true), 0)
+  t.equal(pickSlot(kv, [2, 0], prompt, false), 2)
+  t.equal(pickSlot(kv, [2, 0], seq(5, 500), true), 2)
+  // adoption: slot 2 takes slot 0's prefix by a copy; slot 0 keeps what it shares by truncating
+  kv.acquire(2, 30)
+  t.equal(adoptPrefix(kv, 2, prompt, true), 20)
+  t.same(backend.log.at(-1), 'cp 0 2 20')
+  t.equal(adoptPrefix(kv, 2, seq(10), true), 9, 'its own prefix is truncated to what the prompt shares')
+  t.same(backend.log.at(-1), 'rm 2 9')
+  t.equal(adoptPrefix(kv, 2, prompt, false), 0, 'no prompt cache: the slot starts empty')
+})
 
 t.test('KvCells: booking, sharing counted once, reservations, eviction of idle caches only', async (t) => {
   const backend = recordingBackend()

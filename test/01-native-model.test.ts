@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { FALLBACK_CHAT_TEMPLATE } from '../lib/index.js'
 import { Model, defaultModelPath, HearthError, native } from '../lib/index.js'
-import { loadModel } from './helpers.js'
+import { contextOptions, loadModel } from './helpers.js'
 
 t.test('loads the default model and reports its facts', async (t) => {
   const progress: number[] = []
@@ -81,7 +81,7 @@ t.test('bad model files are errors, never crashes', async (t) => {
 
 t.test('a model with live contexts cannot be disposed natively', async (t) => {
   const m = await native.loadModel(defaultModelPath, {})
-  const ctx = await native.createContext(m, { nCtx: 256, threads: 1 })
+  const ctx = await native.createContext(m, contextOptions({ nCtx: 256 }))
   t.throws(() => m.dispose(), { code: 'model_in_use' })
   ctx.dispose()
   m.dispose()
@@ -90,7 +90,7 @@ t.test('a model with live contexts cannot be disposed natively', async (t) => {
 
 t.test('the native step validates its batch', async (t) => {
   const m = await native.loadModel(defaultModelPath, {})
-  const ctx = await native.createContext(m, { nCtx: 256, nSeqMax: 2, nBatch: 8, threads: 1 })
+  const ctx = await native.createContext(m, contextOptions({ nCtx: 256, nSeqMax: 2, nBatch: 8 }))
   t.teardown(() => {
     ctx.dispose()
     m.dispose()

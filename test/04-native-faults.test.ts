@@ -7,7 +7,7 @@ import { HearthError, native, defaultModelPath } from '../lib/index.js'
 import { checkGrammarLimits, grammarLimits, type GrammarLimits } from '../lib/grammar-limits.js'
 import { packageRoot, SampleStatus, type NativeModel } from '../lib/native.js'
 import { jsonGrammar } from '../lib/json-grammar.js'
-import { collect, loadModel, PROMPT } from './helpers.js'
+import { contextOptions, collect, loadModel, PROMPT } from './helpers.js'
 
 const chain = (n: number, tail = '') => {
   const lines = ['root ::= r0']
@@ -197,7 +197,7 @@ t.test('the reproducers through Model.submit: 400s, and the process goes on', as
 
 t.test('a grammar that leaves no token fails only its own sequence in a step', async (t) => {
   const m = await native.loadModel(defaultModelPath, {})
-  const ctx = await native.createContext(m, { nCtx: 512, nSeqMax: 2, nBatch: 64, threads: 1 })
+  const ctx = await native.createContext(m, contextOptions({ nCtx: 512, nSeqMax: 2, nBatch: 64 }))
   t.teardown(() => {
     ctx.dispose()
     m.dispose()
@@ -208,6 +208,11 @@ t.test('a grammar that leaves no token fails only its own sequence in a step', a
   const close = [...Array(m.facts().nVocab).keys()].find((i) => pieces.offsets[i + 1]! - pieces.offsets[i]! === 1 && pieces.bytes[pieces.offsets[i]!] === 0x7d)!
   t.ok(close >= 0, 'the vocabulary has "}"')
   const greedy = { temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, repeatLastN: 0, presencePenalty: 0, frequencyPenalty: 0, seed: 1, logprobs: true, topLogprobs: 2 }
+  // the addon has no defaults of its own: a missing number is refused, not guessed
+  const { topP: _, ...noTopP } = greedy
+  t.throws(() => ctx.setSampler(0, noTopP as typeof greedy), { code: 'invalid_parameter', message: 'setSampler needs topP' })
+  const { nUbatch: __, ...noUbatch } = contextOptions({ nCtx: 64 })
+  t.throws(() => native.createContext(m, noUbatch as ReturnType<typeof contextOptions>), { code: 'invalid_options', message: 'createContext needs nUbatch' })
   // json_object + ignore_eos: once the object is complete the grammar allows only end-of-generation, which is banned
   ctx.setSampler(0, { ...greedy, grammar: jsonGrammar, logitBias: Float32Array.of(eos, -Infinity, close, 100) })
   ctx.setSampler(1, { ...greedy, logitBias: Float32Array.of(eos, -Infinity) })

@@ -9,7 +9,7 @@ import type { NativeChatMessageOut, NativeChatParser, NativeChatTemplates, Nativ
 import { packageRoot } from '../lib/native.js'
 import { checkGrammarLimits } from '../lib/grammar-limits.js'
 import { families, tools, type ExpectedMessage } from './fixtures/chat-outputs.js'
-import { loadModel } from './helpers.js'
+import { contextOptions, loadModel } from './helpers.js'
 
 const templateDir = join(packageRoot, 'deps', 'llama.cpp', 'models', 'templates')
 const readTemplate = (file: string): string => readFileSync(join(templateDir, file), 'utf8')
@@ -336,7 +336,7 @@ const boundedTools = [
 t.test('chat grammars on the built-in model: prefilled with the generation prompt; required forbids ending without a call; a JSON schema answer', async (t) => {
   // the templates' tool descriptions make prompts longer than the model's 256 trained positions: the output is
   // nonsense past them, but the grammar still decides its shape, which is what is tested
-  const ctx = await native.createContext(nativeModel, { nCtx: 2048, nSeqMax: 1, nBatch: 2048, threads: 1 })
+  const ctx = await native.createContext(nativeModel, contextOptions({ nCtx: 2048, nBatch: 2048 }))
   t.teardown(() => ctx.dispose())
   const eos = nativeModel.facts().eos
   const wantsToEnd = { ...greedy, logitBias: Float32Array.of(eos, 50) }
@@ -371,7 +371,7 @@ t.test('chat grammars on the built-in model: prefilled with the generation promp
 })
 
 t.test('lazy grammar: a trigger token starts it, but not inside the thinking block; the reasoning budget forces the end tag', async (t) => {
-  const ctx = await native.createContext(nativeModel, { nCtx: 256, nSeqMax: 1, threads: 1 })
+  const ctx = await native.createContext(nativeModel, contextOptions({ nCtx: 256 }))
   t.teardown(() => ctx.dispose())
   // this model's vocabulary: "Lord", "end" and "the" are single tokens (with a leading space when rendered)
   const [lord, end, the] = ['Lord', 'end', 'the'].map((w) => nativeModel.tokenize(w, false, true))

@@ -116,3 +116,28 @@ t.test('cors', async (t) => {
   const other = await fetch(`${baseURL}/models`, { headers: { origin: 'http://evil.test' } })
   t.equal(other.headers.get('access-control-allow-origin'), null, 'other origins get no CORS headers')
 })
+
+t.test('what the fuzzer found: too long to tokenize, nested too deep, grammars that complete under ignore_eos', async (t) => {
+  const { baseURL, url } = await startTestServer(t)
+  const newlines = await post(`${baseURL}/chat/completions`, { model: MODEL, messages: [{ role: 'user', content: '\n'.repeat(1_000_000) }] })
+  isErrorShape(t, newlines.json, 400, 'context_length_exceeded', 'messages')
+  const embed = await post(`${baseURL}/embeddings`, { model: MODEL, input: '\ud800'.repeat(333_333) })
+  t.equal(embed.status, 400, 'an embedding input too long to fit is refused before it is tokenized')
+  const deep = `{"model":"${MODEL}","input":[{"role":"user","content":[{"type":${'['.repeat(10_000)}1${']'.repeat(10_000)}}]}]}`
+  const nested = await post(`${baseURL}/responses`, deep)
+  isErrorShape(t, nested.json, 400, 'invalid_parameter', 'input')
+  t.match(nested.json.error.message, /^input\[0\]\.content\[0\]\.type(\[0\])+\.\.\. is nested deeper than 512 levels$/)
+  const tool = { type: 'function', function: { name: 'f', parameters: { type: 'object' } } }
+  const manyTools = await post(`${baseURL}/chat/completions`, { model: MODEL, messages: [{ role: 'user', content: 'hi' }], tools: Array(129).fill(tool) })
+  isErrorShape(t, manyTools.json, 400, 'invalid_parameter', 'tools')
+  t.match(manyTools.json.error.message, /129 entries; at most 128/)
+  const manyResponseTools = await post(`${baseURL}/responses`, { model: MODEL, input: 'hi', tools: Array(20_000).fill({ type: 'function', name: 'f', parameters: { type: 'object' } }) })
+  isErrorShape(t, manyResponseTools.json, 400, 'invalid_parameter', 'tools')
+  for (const grammar of ['root ::= ""', 'root ::= "yes" | "no"']) {
+    const r = await post(`${baseURL}/completions`, { model: MODEL, prompt: 'hi', grammar, ignore_eos: true, max_tokens: 8 })
+    t.equal(r.status, 200, `${grammar} with ignore_eos ends normally`)
+    t.equal(r.json.choices[0].finish_reason, 'stop', 'the grammar is complete: stop')
+  }
+  const health = await fetch(`${url}/health`)
+  t.equal(health.status, 200, 'the server is alive and serving')
+})

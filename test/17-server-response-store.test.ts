@@ -95,6 +95,42 @@ t.test('the store', async (t) => {
     later.close()
   })
 
+  t.test('output items are found by id (item_reference) while their response lives; schema 1 files are indexed', async (t) => {
+    const path = join(tempDir(t), 'r.sqlite')
+    let now = 1_000_000
+    const withItems = (n: number, ...ids: string[]) => ({ ...item(n), response: { id: `resp_${n}`, output: ids.map((id) => ({ id, type: 'message', n })) } })
+    const s = new ResponseStore({ path, max: 2, ttlMs: 1000, now: () => now })
+    s.set('r1', withItems(1, 'msg_a', 'fc_b'))
+    t.same(s.item('fc_b'), { id: 'fc_b', type: 'message', n: 1 }, 'the item as it was returned')
+    t.equal(s.item('msg_zz'), undefined)
+    s.set('r1', withItems(11, 'msg_c'))
+    t.equal(s.item('msg_a'), undefined, 'a response stored again replaces its items')
+    t.same(s.item('msg_c'), { id: 'msg_c', type: 'message', n: 11 })
+    s.set('r2', withItems(2, 'msg_d'))
+    s.set('r3', withItems(3, 'msg_e'))
+    t.equal(s.item('msg_c'), undefined, 'the count bound takes the items with the response')
+    t.ok(s.delete('r2'))
+    t.equal(s.item('msg_d'), undefined, 'so does DELETE')
+    now += 1000
+    t.equal(s.item('msg_e'), undefined, 'and the time to live')
+    s.close()
+    const rows = new Database(path, { readonly: true })
+    t.same(rows.prepare('SELECT id FROM items').pluck().all(), ['msg_e'], 'only the live response has rows until the next write')
+    rows.close()
+
+    // a file written by the hearth before items were indexed (schema 1: the responses table only)
+    const old = join(tempDir(t), 'v1.sqlite')
+    const db = new Database(old)
+    db.exec('CREATE TABLE responses (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, stored_at INTEGER NOT NULL, value TEXT NOT NULL)')
+    db.prepare('INSERT INTO responses (id, stored_at, value) VALUES (?, ?, ?)').run('r9', now, JSON.stringify({ ...withItems(9, 'msg_f', 'rs_g'), messages: [] }))
+    db.pragma('user_version = 1')
+    db.close()
+    const migrated = new ResponseStore({ path: old, max: 10, ttlMs: HOUR, now: () => now })
+    t.same(migrated.item('rs_g'), { id: 'rs_g', type: 'message', n: 9 }, 'items stored before the upgrade are found')
+    t.ok(migrated.get('r9'))
+    migrated.close()
+  })
+
   t.test(':memory: and 0 write no file', async (t) => {
     const dir = tempDir(t)
     const mem = new ResponseStore({ path: ':memory:', max: 2, ttlMs: HOUR })

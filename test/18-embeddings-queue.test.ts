@@ -4,7 +4,7 @@ import { setImmediate, setTimeout } from 'node:timers/promises'
 import t from 'tap'
 import { EmbeddingQueue } from '../lib/embedding-queue.js'
 import { defaultModelPath, native } from '../lib/index.js'
-import type { NativeEmbedder } from '../lib/native.js'
+import type { QueueEmbedder } from '../lib/embedding-queue.js'
 import { loadModel } from './helpers.js'
 import { post, startTestServer } from './server-helpers.js'
 
@@ -15,7 +15,7 @@ interface Call {
 }
 
 /** An embedder whose calls stay open until the test completes them; input → [first token, length, sum]. */
-class FakeEmbedder implements NativeEmbedder {
+class FakeEmbedder implements QueueEmbedder {
   readonly calls: Call[] = []
   disposed = false
   constructor(
@@ -197,8 +197,8 @@ t.test('over the real model', async (t) => {
 
   t.test('vectors equal those of one unchunked native call', async (t) => {
     const m = await native.loadModel(defaultModelPath, {})
-    const reference = await native.createEmbedder(m, { nCtx: 256, threads: 1 })
-    const chunked = await native.createEmbedder(m, { nCtx: 256, threads: 1 })
+    const reference = await native.createEmbedder(m, { nCtx: 256, nSeqMax: 16, threads: 1 })
+    const chunked = await native.createEmbedder(m, { nCtx: 256, nSeqMax: 16, threads: 1 })
     const q = new EmbeddingQueue(chunked, { nVocab: m.facts().nVocab })
     t.teardown(async () => {
       reference.dispose()
@@ -231,20 +231,23 @@ t.test('over the real model', async (t) => {
     await model.embed(['warm'])
     const big = Array.from({ length: 48 }, (_, i) => texts[i % 4]!.repeat(3))
     const order: string[] = []
+    // the big ones given as tokens are queued at once, in this order; the word is tokenized on a worker first
+    const bigTokens = big.map((text) => model.tokenize(text))
     const runs = [
-      model.embed(big).then(() => order.push('big1')),
-      model.embed(big).then(() => order.push('big2')),
+      model.embed(bigTokens).then(() => order.push('big1')),
+      model.embed(bigTokens).then(() => order.push('big2')),
       model.embed(['Emma']).then(() => order.push('small')),
     ]
     await Promise.all(runs)
     t.same(order, ['small', 'big1', 'big2'])
 
     let start = model.embeddingStats().chunks
-    await model.embed(big)
+    await model.embed(bigTokens)
     const needed = model.embeddingStats().chunks - start
     start += needed
     const ac = new AbortController()
-    const dropped = model.embed(big, { signal: ac.signal })
+    // given as tokens, it is queued at once; the text below is tokenized on a worker first, so it arrives after
+    const dropped = model.embed(bigTokens, { signal: ac.signal })
     // chunk 1 is the big request's alone, chunk 2 shares the big request's turn with this one; when it resolves,
     // chunk 3 (the big request's) is already in flight
     await model.embed(['Elizabeth'])

@@ -144,7 +144,7 @@ t.test('tools on a model without a template', async (t) => {
     const deep = await post(`${baseURL}/chat/completions`, {
       model: MODEL,
       messages: [{ role: 'user', content: 'x' }],
-      tools: [{ type: 'function', function: { name: 'f', parameters: JSON.parse('{"type":"object","properties":{"a":'.repeat(300) + '{}' + '}}'.repeat(300)) } }],
+      tools: [{ type: 'function', function: { name: 'f', parameters: JSON.parse('{"type":"object","properties":{"a":'.repeat(200) + '{}' + '}}'.repeat(200)) } }],
       tool_choice: 'required',
     })
     t.equal(deep.status, 400)

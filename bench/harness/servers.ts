@@ -64,10 +64,10 @@ function freePort(): Promise<number> {
   })
 }
 
-function hearthArgs(s: ServerSettings): string[] {
+function hearthArgs(s: ServerSettings, cli = hearthCli): string[] {
   // hearth has no ubatch flag: it uses min(batch, 512), which the settings check enforces
   return [
-    hearthCli, 'serve', '--model', s.model, '--host', '127.0.0.1', '--port', '0',
+    cli, 'serve', '--model', s.model, '--host', '127.0.0.1', '--port', '0',
     '--threads', String(s.threads), '--parallel', String(s.parallel), '--ctx', String(s.ctxPerSeq),
     '--kv-size', String(s.kvSize), '--batch', String(s.batch), '--max-queue', '4096', '--quiet', '--responses-db', ':memory:',
     ...(s.promptCache ? [] : ['--no-prompt-cache']),
@@ -93,12 +93,13 @@ function readStat(pid: number): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
 }
 
-export async function startServer(kind: ServerKind, s: ServerSettings, llamaServerBin: string): Promise<RunningServer> {
+/** `cli`: the bin/hearth.js to run, another build's to compare builds (bench/http-builds.ts) */
+export async function startServer(kind: ServerKind, s: ServerSettings, llamaServerBin: string, cli = hearthCli): Promise<RunningServer> {
   if (kind === 'hearth' && s.ubatch !== Math.min(s.batch, 512)) throw new Error('hearth always uses ubatch = min(batch, 512)')
   const port = kind === 'llama-server' ? await freePort() : 0
   const child =
     kind === 'hearth'
-      ? spawn(process.execPath, hearthArgs(s), { stdio: ['ignore', 'pipe', 'pipe'] })
+      ? spawn(process.execPath, hearthArgs(s, cli), { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn(llamaServerBin, llamaArgs(s, port), { stdio: ['ignore', 'pipe', 'pipe'] })
   live.add(child)
   let log = ''

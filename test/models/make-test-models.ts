@@ -17,6 +17,8 @@ import { parseArgs } from 'node:util'
 import { packageRoot } from '../../lib/native.js'
 import { CHAT_FAMILIES, type ChatFamily } from './chat-families.js'
 import { chatModelRecipe, writeChatModel } from './chat-model.js'
+import { encoderModelRecipe, writeEncoderModel } from './encoder-model.js'
+import { projectorRecipe, TINY_PROJECTOR_SHAPE, writeProjector } from '../../bench/projector-model.js'
 
 /** One file of the cache. A new family or file is one more entry in TEST_MODELS. */
 export interface TestModel<F extends string = string> {
@@ -46,7 +48,32 @@ function chatTestModel<F extends string>(family: ChatFamily & { file: F }): Test
   }
 }
 
-export const TEST_MODELS = [...CHAT_FAMILIES.map(chatTestModel)]
+/** The vision pair's text model: Qwen2.5's tokenizer and template, 64 wide as the test projector's output. */
+const VISION_TEXT_FAMILY = { ...CHAT_FAMILIES.find((f) => f.file === 'qwen2.5.gguf')!, file: 'vision-text.gguf' as const }
+
+const visionPair = [
+  { ...chatTestModel(VISION_TEXT_FAMILY), description: 'text model of the vision pair (Qwen2.5 template, tiny random weights)' },
+  {
+    file: 'vision-mmproj.gguf' as const,
+    description: "random-weight projector in llama.cpp's mlp (LLaVA) layout for vision-text.gguf: 16 embeddings per image",
+    recipe: () => projectorRecipe(TINY_PROJECTOR_SHAPE, 'vision-mmproj'),
+    make: async (out: string) => {
+      await writeProjector(out, TINY_PROJECTOR_SHAPE, 'vision-mmproj')
+    },
+  },
+]
+
+/** An embedding model for the EmbeddingModel path (`type: "embeddings"`), in llama.cpp's BERT layout. */
+const encoder = {
+  file: 'bert-embed.gguf' as const,
+  description: 'BERT-style encoder (WordPiece vocabulary, mean pooling), 64 wide, tiny random weights',
+  recipe: encoderModelRecipe,
+  make: async (out: string) => {
+    await writeEncoderModel(out)
+  },
+}
+
+export const TEST_MODELS = [...CHAT_FAMILIES.map(chatTestModel), ...visionPair, encoder]
 
 export type TestModelFile = (typeof TEST_MODELS)[number]['file']
 
