@@ -14,7 +14,7 @@ import { latestMarkdown } from './harness/report.js'
 import type { ScenarioResult } from './harness/result.js'
 
 /** In the order they run; http-overhead serves the built-in tiny model, the rest the benchmark model. */
-const SCENARIOS = ['single-stream', 'prompt-processing', 'concurrency', 'shared-prefix', 'http-overhead'] as const
+const SCENARIOS = ['single-stream', 'prompt-processing', 'concurrency', 'shared-prefix', 'http-overhead', 'high-concurrency', 'multi-turn'] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const log = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)} run-all] ${msg}\n`)

@@ -588,8 +588,12 @@ function checkKvCache(o: ModelOptions): void {
   if (o.cacheRamBytes !== undefined && !(Number.isFinite(o.cacheRamBytes) && o.cacheRamBytes >= 0)) throw invalidParam('cacheRamBytes', 'cacheRamBytes must be a number of bytes >= 0')
 }
 
-/** Below this many tokens a saved prompt is neither kept nor restored: computing it is cheaper (DEVELOPERS.md). */
-export const MIN_RESTORE_TOKENS = 32
+/**
+ * Below this many tokens a saved prompt is neither kept nor restored. Restoring was 1,000x cheaper than computing
+ * at every length measured (bench/restore-crossover.ts, DEVELOPERS.md): the floor only keeps tiny entries, worth a
+ * few hundred milliseconds, from costing a save between steps each.
+ */
+export const MIN_RESTORE_TOKENS = 16
 
 /** The RAM prompt cache a model's scheduler gets, or null when turned off. */
 function ramCache(o: ModelOptions): PromptCache<NativeSeqState> | null {

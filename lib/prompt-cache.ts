@@ -62,6 +62,8 @@ export class PromptCache<S extends SavedState = SavedState> implements BudgetHol
   #bytes = 0
   #clock = 0
   #stats = { hits: 0, misses: 0, evictions: 0, saves: 0, restoredTokens: 0 }
+  /** entries about to be restored: not evicted until unpinned */
+  readonly #pinned = new Set<S>()
 
   constructor(options: PromptCacheOptions) {
     this.maxBytes = Math.max(0, options.maxBytes)
@@ -112,6 +114,15 @@ export class PromptCache<S extends SavedState = SavedState> implements BudgetHol
     this.#entries.push(e!)
   }
 
+  /** Keeps `state`'s entry from eviction while a restore of it waits (a save before it may need room). */
+  pin(state: S): void {
+    this.#pinned.add(state)
+  }
+
+  unpin(state: S): void {
+    this.#pinned.delete(state)
+  }
+
   /** A request that the cache could not help. */
   miss(): void {
     this.#stats.misses++
@@ -136,16 +147,20 @@ export class PromptCache<S extends SavedState = SavedState> implements BudgetHol
     }
     const key = Int32Array.from(tokens)
     for (const e of [...this.#entries]) {
-      if (e.tokens.length <= key.length && commonPrefix(e.tokens, key) === e.tokens.length) this.#drop(e)
+      if (!this.#pinned.has(e.state) && e.tokens.length <= key.length && commonPrefix(e.tokens, key) === e.tokens.length) this.#drop(e)
     }
-    while (this.#entries.length > 0 && this.#bytes + bytes > this.maxBytes) this.#evictOldest()
+    while (this.#bytes + bytes > this.maxBytes) {
+      if (this.#evictOldest() === 0) {
+        state.dispose()
+        return false
+      }
+    }
     if (this.#budget) {
       while (!this.#budget.take(this, bytes)) {
-        if (this.#entries.length === 0) {
+        if (this.#evictOldest() === 0) {
           state.dispose()
           return false
         }
-        this.#evictOldest()
       }
     }
     this.#entries.push({ tokens: key, state, bytes, lastUsed: ++this.#clock })
@@ -157,18 +172,27 @@ export class PromptCache<S extends SavedState = SavedState> implements BudgetHol
   /** The budget asks for room: least recently used entries go until `bytes` are freed (or none is left). */
   giveBack(bytes: number): number {
     let freed = 0
-    while (freed < bytes && this.#entries.length > 0) freed += this.#evictOldest(false)
+    while (freed < bytes) {
+      const n = this.#evictOldest(false)
+      if (n === 0) break
+      freed += n
+    }
     return freed
   }
 
-  /** Drops every entry. */
+  /** Drops every entry, pinned ones too. */
   clear(): void {
+    this.#pinned.clear()
     for (const e of [...this.#entries]) this.#drop(e)
   }
 
-  /** Evicts the least recently used entry; returns its size. `toBudget` false when the budget itself asked. */
+  /**
+   * Evicts the least recently used entry that is not pinned; returns its size, 0 when there is none. `toBudget`
+   * false when the budget itself asked.
+   */
   #evictOldest(toBudget = true): number {
-    const e = this.#entries[0]!
+    const e = this.#entries.find((x) => !this.#pinned.has(x.state))
+    if (!e) return 0
     this.#stats.evictions++
     return this.#drop(e, toBudget)
   }

@@ -42,8 +42,9 @@ export class Running implements BatchMember, PrefixSource {
     return this.seq.prompt
   }
 
+  /** prompt positions its cells hold; none while its slot's old cells wait to be saved or replaced (prep) */
   get booked(): number {
-    return this.#kv.length(this.slot)
+    return this.prep ? 0 : this.#kv.length(this.slot)
   }
 
   get prefilling(): boolean {

@@ -12,7 +12,8 @@ import type { MediaSpan } from './media.js'
 import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeSeqState, type NativeStepResult } from './native.js'
 import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
 import { adoptPrefix, cellsNeeded, pickSlot, planReuse, type Reuse } from './prefix-plan.js'
-import type { CacheMatch, PromptCache, PromptCacheStats } from './prompt-cache.js'
+import type { PromptCache, PromptCacheStats } from './prompt-cache.js'
+import { PromptSaver } from './prompt-saver.js'
 import { Running } from './running.js'
 import { Sequence, type FinishReason, type TokenInfo } from './sequence.js'
 import type { PieceSource, TokenPieces } from './token-text.js'
@@ -106,7 +107,8 @@ export class Scheduler {
   readonly #eogArray: Int32Array
   readonly #opts: SchedulerOptions
   readonly #kv: KvCells
-  readonly #ram: PromptCache<NativeSeqState> | null
+  /** saves and restores of the host-RAM prompt cache, when there is one */
+  readonly #saver: PromptSaver | null
   readonly #queue: Queued[] = []
   /** running sequences in admission order */
   #active: Running[] = []
@@ -137,7 +139,7 @@ export class Scheduler {
       },
       opts.kvLayout ?? 'unified',
     )
-    this.#ram = opts.promptCache ? (opts.ramCache ?? null) : null
+    this.#saver = opts.promptCache && opts.ramCache ? new PromptSaver(ctx, this.#kv, opts.ramCache) : null
   }
 
   get options(): Readonly<SchedulerOptions> {
@@ -154,7 +156,7 @@ export class Scheduler {
       nCtx: this.#opts.nCtx,
       ...this.#stats,
       kvLayout: this.#kv.layout,
-      ramCache: this.#ram?.stats() ?? null,
+      ramCache: this.#saver?.ram.stats() ?? null,
     }
   }
 
@@ -231,7 +233,7 @@ export class Scheduler {
   async close(): Promise<void> {
     this.#closed = true
     await this.idle()
-    this.#ram?.clear()
+    this.#saver?.ram.clear()
   }
 
   #kick(): void {
@@ -393,76 +395,36 @@ export class Scheduler {
   #nextOp(tried: Set<number>): (() => Promise<void>) | null {
     const m = this.#active.find((x) => x.prep)
     if (m) return () => this.#prepare(m)
-    if (!this.#ram) return null
-    for (const slot of this.#kv.victims(this.#want())) {
-      if (tried.has(slot) || !this.#worthSaving(slot, 0)) continue
-      tried.add(slot)
-      return () => this.#saveSlot(slot)
-    }
-    return null
-  }
-
-  /** Whether cutting `slot`'s cells to `keep` would lose tokens the RAM cache should keep. */
-  #worthSaving(slot: number, keep: number): boolean {
-    const ram = this.#ram
-    if (!ram) return false
-    const n = this.#kv.length(slot)
-    return n > keep && n >= ram.minTokens && !ram.covers(this.#kv.tokens(slot))
-  }
-
-  /** Saves `slot`'s cells to the RAM cache (a failed save only means the cache goes without them). */
-  async #saveSlot(slot: number): Promise<void> {
-    const ram = this.#ram!
-    const tokens = this.#kv.tokens(slot).slice()
-    if (ram.covers(tokens)) return
-    try {
-      ram.add(tokens, await this.#ctx.seqSave(slot))
-    } catch (err) {
-      process.emitWarning(`hearth: saving a prompt to the RAM cache failed: ${toHearthError(err).message}`)
-    }
+    const victim = this.#saver?.victimToSave(this.#want(), tried) ?? null
+    return victim === null ? null : () => this.#saver!.save(victim)
   }
 
   /** A placement's native work: save the slot's old cells, then restore a saved prefix (or adopt from slots). */
   async #prepare(m: Running): Promise<void> {
     const prep = m.prep!
+    const saver = this.#saver!
+    if (prep.restore) saver.ram.pin(prep.restore.state)
     try {
-      if (prep.save) await this.#saveSlot(m.slot)
+      if (prep.save) await saver.save(m.slot)
       if (m.left) return
-      if (prep.restore && (await this.#restore(m, prep.restore, prep.keep))) return
+      if (prep.restore && (await saver.restore(m.slot, prep.restore, prep.keep, () => m.left))) {
+        m.cachedTokens = prep.keep
+        this.#stats.cachedTokens += prep.keep
+        return
+      }
       if (m.left || m.waitFor) return // a wait adopts its cells once the prefix is ready
       m.cachedTokens = adoptPrefix(this.#kv, m.slot, m.prompt, this.#opts.promptCache, m.media)
       this.#counted(m)
     } finally {
+      if (prep.restore) saver.ram.unpin(prep.restore.state)
       m.prep = null
     }
-  }
-
-  /** Restores a saved prefix into `m`'s slot; false (the slot then empty) when it could not be. */
-  async #restore(m: Running, match: CacheMatch<NativeSeqState>, keep: number): Promise<boolean> {
-    // the restore writes all of the saved cells before cutting them to `keep`: a unified pool needs room for them,
-    // and the idle caches that make it are saved first like any other
-    if (this.#kv.layout === 'unified') {
-      for (const slot of this.#kv.victims(match.tokens.length)) if (this.#worthSaving(slot, 0)) await this.#saveSlot(slot)
-      if (m.left || !this.#kv.makeRoom(match.tokens.length)) return false
-    }
-    try {
-      await this.#ctx.seqRestore(m.slot, match.state, keep)
-    } catch (err) {
-      this.#kv.replaced(m.slot, [])
-      process.emitWarning(`hearth: restoring a prompt from the RAM cache failed, computing it: ${toHearthError(err).message}`)
-      return false
-    }
-    this.#kv.replaced(m.slot, match.tokens.subarray(0, keep))
-    m.cachedTokens = keep
-    this.#ram!.hit(match, keep)
-    this.#stats.cachedTokens += keep
-    return true
   }
 
   /** Counts `m`'s reused tokens once they are known, and a RAM-cache miss when RAM could not have added any. */
   #counted(m: Running): void {
     this.#stats.cachedTokens += m.cachedTokens
-    if (this.#ram && m.cachedTokens < m.prompt.length - 1) this.#ram.miss()
+    if (this.#saver && m.cachedTokens < m.prompt.length - 1) this.#saver.ram.miss()
   }
 
   // ---- admission and the prompt cache ----
@@ -491,7 +453,7 @@ export class Scheduler {
 
   /** Cells `prompt` needs promised beyond what busy slots already hold, and its reuse. */
   #need(prompt: Int32Array, budget: number, media: readonly MediaSpan[] | undefined): { cells: number; reuse: Reuse<Running, NativeSeqState> } {
-    const reuse = planReuse(this.#kv, this.#active, prompt, this.#opts.promptCache, media, this.#ram)
+    const reuse = planReuse(this.#kv, this.#active, prompt, this.#opts.promptCache, media, this.#saver?.ram)
     return { cells: cellsNeeded(this.#kv, reuse, prompt, budget), reuse }
   }
 
@@ -518,7 +480,7 @@ export class Scheduler {
     // the target's own cells survive as far as they are the prefix it reuses; what would be cut is saved first
     const own = Math.min(commonPrefix(this.#kv.tokens(target), prompt), reuse.length)
     const keepsOwn = !reuse.waitFor && !reuse.ram && (reuse.fromSlot === target || own >= reuse.length)
-    const save = this.#worthSaving(target, keepsOwn ? own : 0)
+    const save = this.#saver?.worthSaving(target, keepsOwn ? own : 0) ?? false
     if (save || reuse.ram) {
       m.prep = { save, restore: reuse.ram, keep: reuse.length }
     } else if (!reuse.waitFor) {

@@ -16,11 +16,18 @@ export interface ServerSettings {
   parallel: number
   /** tokens one sequence may hold, prompt and output */
   ctxPerSeq: number
-  /** KV cells shared by all sequences (unified cache on both) */
+  /** KV cells in all */
   kvSize: number
   batch: number
   ubatch: number
   promptCache: boolean
+  /**
+   * 'unified' (the default): one KV pool on both (llama-server --kv-unified), each slot capped at ctxPerSeq, both
+   * at batch/ubatch: the like-for-like layout. 'defaults': each server as its users run it for this slot count:
+   * llama-server with -np and -c only (its default for an explicit -np is a KV stream per slot, --cache-ram 8 GiB,
+   * its own -b/-ub), hearth with its automatic layout and RAM cache.
+   */
+  layout?: 'unified' | 'defaults'
 }
 
 export interface RunningServer {
@@ -71,16 +78,19 @@ function hearthArgs(s: ServerSettings, cli = hearthCli): string[] {
     '--threads', String(s.threads), '--parallel', String(s.parallel), '--ctx', String(s.ctxPerSeq),
     '--kv-size', String(s.kvSize), '--batch', String(s.batch), '--max-queue', '4096', '--quiet', '--responses-db', ':memory:',
     ...(s.promptCache ? [] : ['--no-prompt-cache']),
+    ...((s.layout ?? 'unified') === 'unified' ? ['--kv-layout', 'unified'] : []),
   ]
 }
 
 function llamaArgs(s: ServerSettings, port: number): string[] {
   return [
     '-m', s.model, '--host', '127.0.0.1', '--port', String(port),
-    '-t', String(s.threads), '-tb', String(s.threads), '-np', String(s.parallel),
-    // unified KV of kvSize cells with each slot capped at ctxPerSeq: hearth's --kv-size and --ctx
-    '-c', String(s.kvSize), '--kv-unified', '--kv-unified-per-slot', String(s.ctxPerSeq),
-    '-b', String(s.batch), '-ub', String(s.ubatch), '-fa', 'auto',
+    '-t', String(s.threads), '-tb', String(s.threads), '-np', String(s.parallel), '-c', String(s.kvSize),
+    ...((s.layout ?? 'unified') === 'unified'
+      ? // unified KV of kvSize cells with each slot capped at ctxPerSeq: hearth's --kv-size and --ctx
+        ['--kv-unified', '--kv-unified-per-slot', String(s.ctxPerSeq), '-b', String(s.batch), '-ub', String(s.ubatch)]
+      : []),
+    '-fa', 'auto',
     // --fit would be free to change unset parameters; everything that matters is set, keep it that way
     '--fit', 'off', '--no-webui',
     ...(s.promptCache ? [] : ['--no-cache-prompt', '--cache-ram', '0']),

@@ -6,9 +6,8 @@ import { inspectModel } from '../harness/model-info.js'
 import { parseScenarioOptions, resolveBenchModel } from '../harness/options.js'
 import { addSample, buildResult, consoleTable, emptySamples, writeResult, type MetricInfo } from '../harness/result.js'
 import { serverCommandLines, type ServerSettings } from '../harness/servers.js'
-import { completionBody, interleave, log, warmUp } from '../harness/session.js'
-import { percentile, sum } from '../harness/stats.js'
-import { expectTokens, firstTokenAt, lastTokenAt, streamRequest } from '../harness/stream-client.js'
+import { concurrentBatch } from '../harness/concurrent-batch.js'
+import { interleave, log, warmUp } from '../harness/session.js'
 
 const SCENARIO = 'concurrency'
 const startedAt = Date.now()
@@ -38,21 +37,13 @@ for (const n of levels) {
   // servers; a 64-stream batch takes most of a minute and runs once per server and round
   const reps = o.reps ?? (o.quick || n >= 64 ? 1 : 3)
   await interleave(`${SCENARIO} x${n}`, o.rounds, reps, settingsFor(n), o.llamaServer, (turn) => warmUp(turn, prompts.next(16)), async (turn) => {
-    const bodies = Array.from({ length: n }, () => completionBody(prompts.next(promptTokens), genTokens))
-    const results = await Promise.all(bodies.map((b) => streamRequest(turn.agent, turn.server.url, '/v1/completions', b)))
-    for (const r of results) expectTokens(r, genTokens, turn.kind)
-    const start = Math.min(...results.map((r) => r.sentAt))
-    const end = Math.max(...results.map(lastTokenAt))
-    const tokens = sum(results.map((r) => r.completionTokens))
-    const gaps = results.flatMap((r) => r.tokenTimes.slice(1).map((t, i) => t - r.tokenTimes[i]!))
-    const ttfts = results.map((r) => firstTokenAt(r) - r.sentAt)
-    const rate = (tokens / (end - start)) * 1000
-    addSample(samples, turn.kind, `c${n}_tok_s`, rate)
-    addSample(samples, turn.kind, `c${n}_tbt_p50_ms`, percentile(gaps, 50))
-    addSample(samples, turn.kind, `c${n}_tbt_p99_ms`, percentile(gaps, 99))
-    addSample(samples, turn.kind, `c${n}_ttft_p50_ms`, percentile(ttfts, 50))
-    log(SCENARIO, `${turn.kind} x${n}: ${tokens} tokens in ${((end - start) / 1000).toFixed(1)} s = ${rate.toFixed(1)} tok/s, ` +
-      `TBT p50 ${percentile(gaps, 50).toFixed(1)} ms p99 ${percentile(gaps, 99).toFixed(1)} ms`)
+    const f = await concurrentBatch(turn, prompts, n, promptTokens, genTokens)
+    addSample(samples, turn.kind, `c${n}_tok_s`, f.tokS)
+    addSample(samples, turn.kind, `c${n}_tbt_p50_ms`, f.gapP50Ms)
+    addSample(samples, turn.kind, `c${n}_tbt_p99_ms`, f.gapP99Ms)
+    addSample(samples, turn.kind, `c${n}_ttft_p50_ms`, f.ttftP50Ms)
+    log(SCENARIO, `${turn.kind} x${n}: ${f.tokens} tokens in ${f.seconds.toFixed(1)} s = ${f.tokS.toFixed(1)} tok/s, ` +
+      `TBT p50 ${f.gapP50Ms.toFixed(1)} ms p99 ${f.gapP99Ms.toFixed(1)} ms`)
   })
 }
 
