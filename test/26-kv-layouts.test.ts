@@ -5,6 +5,7 @@
 import t from 'tap'
 import type { Model } from '../lib/index.js'
 import { collect, loadModel } from './helpers.js'
+import { startTestServer } from './server-helpers.js'
 
 const PREFIX =
   'It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. ' +
@@ -83,4 +84,22 @@ t.test('the RAM cache keeps the most recently used prompts under its cap', async
   const gone = await collect(small.generate(PREFIX + ' and', greedy))
   t.equal(small.stats().ramCache!.hits, 1, 'the least recently used was evicted: no hit')
   t.ok(gone.result.cachedTokens <= 1, 'nothing but the start token reused')
+})
+
+t.test('server: previous_response_id after the slot was taken restores from RAM; the KV flags; /metrics counts the cache', async (t) => {
+  const { client, url } = await startTestServer(t, ['--parallel', '1', '--kv-layout', 'per-seq', '--cache-ram', '64', '--cache-type-k', 'q8_0'])
+  const model = 'austen-kjv-2.6m-f32'
+  const first = await client.responses.create({ model, input: PREFIX, max_output_tokens: 12, temperature: 0 })
+  await client.responses.create({ model, input: OTHER, max_output_tokens: 12, temperature: 0 }) // takes the only slot
+  const next = await client.responses.create({ model, previous_response_id: first.id, input: 'And then?', max_output_tokens: 8, temperature: 0 })
+  t.ok(next.usage!.input_tokens_details.cached_tokens >= 60, `the earlier turn came back from RAM (${next.usage!.input_tokens_details.cached_tokens} cached)`)
+  const metrics = await (await fetch(`${url}/metrics`)).text()
+  t.match(metrics, /hearth_prompt_cache_ram_hits_total 1\n/)
+  t.match(metrics, /hearth_prompt_cache_ram_saves_total [1-9]/)
+  t.match(metrics, /hearth_prompt_cache_ram_bytes [1-9]/)
+  const refused = await startTestServer(t, ['--cache-type-v', 'q4_0', '--flash-attn', 'off']).then(
+    () => 'started',
+    (err: Error) => err.message,
+  )
+  t.match(refused, /--cache-type-v q4_0 needs flash attention/, 'a quantized V cache without flash attention is refused at start')
 })

@@ -76,9 +76,9 @@ function hearthArgs(s: ServerSettings, cli = hearthCli): string[] {
   return [
     cli, 'serve', '--model', s.model, '--host', '127.0.0.1', '--port', '0',
     '--threads', String(s.threads), '--parallel', String(s.parallel), '--ctx', String(s.ctxPerSeq),
-    '--kv-size', String(s.kvSize), '--batch', String(s.batch), '--max-queue', '4096', '--quiet', '--responses-db', ':memory:',
+    '--kv-size', String(s.kvSize), '--max-queue', '4096', '--quiet', '--responses-db', ':memory:',
     ...(s.promptCache ? [] : ['--no-prompt-cache']),
-    ...((s.layout ?? 'unified') === 'unified' ? ['--kv-layout', 'unified'] : []),
+    ...((s.layout ?? 'unified') === 'unified' ? ['--kv-layout', 'unified', '--batch', String(s.batch)] : []),
   ]
 }
 

@@ -20,11 +20,11 @@ const startedAt = Date.now()
 const o = parseScenarioOptions()
 const modelPath = await resolveBenchModel(o)
 const { info: model, prompts } = inspectModel(modelPath)
-const users = o.levels?.[0] ?? (o.quick ? 4 : 16)
+const users = o.levels?.[0] ?? (o.quick ? 8 : 16)
 const turns = o.quick ? 3 : 6
 const genTokens = o.genTokens ?? (o.quick ? 32 : 64)
 /** characters of user text per turn: about 150 tokens of the benchmark models' vocabulary */
-const userChars = o.promptTokens ? o.promptTokens * 4 : 620
+const userChars = o.promptTokens ? o.promptTokens * 3.5 : 520
 const slots = 4
 const ctxPerSeq = 2048
 const settings: ServerSettings = {
