@@ -1,17 +1,17 @@
-// Continuous batching over one context: admission (first come, first served, with KV reservations), the prompt
-// cache (a new request reuses the longest prefix any slot holds, or one saved to host RAM), and the pipelined step
-// loop. The parts it is built from can be read and tested alone: `kv-cells.ts` (cell accounting), `prefix-plan.ts`
-// (the prompt cache's decisions), `prompt-cache.ts` (saved prompts in RAM), `batch.ts` (what one step decodes),
+// Continuous batching over one context: the queue, the pipelined step loop, and sequences leaving the batch. The
+// parts it is built from can be read and tested alone: `admission.ts` (placing queued requests into slots with
+// their prompts' cells), `kv-cells.ts` (cell accounting), `prefix-plan.ts` (the prompt cache's decisions),
+// `prompt-cache.ts` and `prompt-saver.ts` (saved prompts in host RAM), `batch.ts` (what one step decodes),
 // `running.ts` and `sequence.ts` (a request in the batch, and its output as text). A sequence leaves the batch in
 // exactly one place, `#leave()`.
-import { buildBatch, spanAt, type Batch, type BatchMember } from './batch.js'
+import { Admission, type Queued } from './admission.js'
+import { buildBatch, spanAt, type Batch } from './batch.js'
 import { HearthError, toHearthError } from './errors.js'
-import { commonPrefix, KvCells } from './kv-cells.js'
+import { KvCells } from './kv-cells.js'
 import type { KvLayout } from './kv-layout.js'
 import type { MediaSpan } from './media.js'
 import { SampleStatus, type NativeContext, type NativeSamplerParams, type NativeSeqState, type NativeStepResult } from './native.js'
-import { randomSeed, toNativeSampler, type SamplingParams } from './params.js'
-import { adoptPrefix, cellsNeeded, pickSlot, planReuse, type Reuse } from './prefix-plan.js'
+import { randomSeed, type SamplingParams } from './params.js'
 import type { PromptCache, PromptCacheStats } from './prompt-cache.js'
 import { PromptSaver } from './prompt-saver.js'
 import { Running } from './running.js'
@@ -75,14 +75,6 @@ export type StepContext = Pick<NativeContext, 'step' | 'setSampler' | 'seqRemove
 const GATHER_QUIET_MS = 1
 const GATHER_MAX_MS = 10
 
-interface Queued {
-  seq: Sequence
-  budget: number
-  at: number
-  chat: ChatConstraint | undefined
-  media: readonly MediaSpan[] | undefined
-}
-
 /** A token booked from a settled step, rendered after the next step has started. */
 interface Sampled {
   member: Running
@@ -104,12 +96,11 @@ export class Scheduler {
   readonly #ctx: StepContext
   readonly #pieces: TokenPieces
   readonly #eog: Set<number>
-  readonly #eogArray: Int32Array
   readonly #opts: SchedulerOptions
   readonly #kv: KvCells
   /** saves and restores of the host-RAM prompt cache, when there is one */
   readonly #saver: PromptSaver | null
-  readonly #queue: Queued[] = []
+  readonly #admission: Admission
   /** running sequences in admission order */
   #active: Running[] = []
   /** native cleanups of sequences that left while a step was in flight: run before the next step */
@@ -128,7 +119,6 @@ export class Scheduler {
     this.#ctx = ctx
     this.#pieces = pieces
     this.#eog = new Set(eog)
-    this.#eogArray = eog
     this.#opts = opts
     this.#kv = new KvCells(
       opts.nCtx,
@@ -140,6 +130,11 @@ export class Scheduler {
       opts.kvLayout ?? 'unified',
     )
     this.#saver = opts.promptCache && opts.ramCache ? new PromptSaver(ctx, this.#kv, opts.ramCache) : null
+    this.#admission = new Admission({
+      ctx, kv: this.#kv, saver: this.#saver, opts, eog, stats: this.#stats,
+      active: () => this.#active,
+      join: (m) => void this.#active.push(m),
+    })
   }
 
   get options(): Readonly<SchedulerOptions> {
@@ -150,7 +145,7 @@ export class Scheduler {
     return {
       slots: this.#opts.nParallel,
       active: this.#active.length,
-      queued: this.#queue.length,
+      queued: this.#admission.queue.length,
       usedCells: this.#kv.used,
       reservedCells: this.#kv.reserved,
       nCtx: this.#opts.nCtx,
@@ -185,11 +180,11 @@ export class Scheduler {
     }
     const entry: Queued = { seq, budget, at: performance.now(), chat: options.chat, media: options.media?.length ? options.media : undefined }
     this.#lastSubmit = entry.at
-    this.#queue.push(entry)
+    this.#admission.queue.push(entry)
     if (!this.#stepping) this.#admit()
-    const waiting = this.#stillWaiting()
-    if (waiting.count > this.#opts.maxQueue && this.#queue.at(-1) === entry) {
-      this.#queue.pop()
+    const waiting = this.#admission.stillWaiting()
+    if (waiting.count > this.#opts.maxQueue && this.#admission.queue.at(-1) === entry) {
+      this.#admission.queue.pop()
       if (waiting.slotFree) throw new HearthError('kv_cache_full', 'the KV cache cannot hold this request now and the wait queue is full; retry shortly')
       throw new HearthError('queue_full', `all ${this.#opts.nParallel} slots are busy and ${this.#opts.maxQueue} requests wait; retry shortly`)
     }
@@ -222,7 +217,7 @@ export class Scheduler {
 
   /** Resolves when no step is in flight and nothing runs or waits (left sequences' cells are cleaned up by then). */
   idle(): Promise<void> {
-    if (!this.#running && this.#active.length === 0 && this.#queue.length === 0) {
+    if (!this.#running && this.#active.length === 0 && this.#admission.queue.length === 0) {
       this.#runCleanups()
       return Promise.resolve()
     }
@@ -283,7 +278,7 @@ export class Scheduler {
       this.#running = false
       // sequences that only wait for media encodings are woken by the encodings (MediaSpan.encode's callback)
       if (this.#active.length > 0 && this.#active.every((m) => m.waiting)) return
-      if (this.#queue.length > 0 || this.#active.length > 0) this.#kick()
+      if (this.#admission.queue.length > 0 || this.#active.length > 0) this.#kick()
       else {
         this.#runCleanups()
         for (const resolve of this.#idleWaiters.splice(0)) resolve()
@@ -302,8 +297,8 @@ export class Scheduler {
       const tried = new Set<number>()
       for (;;) {
         this.#admit()
-        this.#resolveWaits()
-        const op = this.#nextOp(tried)
+        this.#admission.resolveWaits()
+        const op = this.#admission.nextOp(tried, this.#want())
         if (!op) break
         this.#stepping = true
         try {
@@ -385,139 +380,10 @@ export class Scheduler {
     }
   }
 
-  // ---- native work between steps: the RAM prompt cache ----
-
-  /**
-   * The next piece of native work before a step, or null: a placement's preparation (admission order), else an
-   * idle cache the step will evict that is worth saving first. `tried` keeps a slot whose save was not kept
-   * from being tried again in the same round.
-   */
-  #nextOp(tried: Set<number>): (() => Promise<void>) | null {
-    const m = this.#active.find((x) => x.prep)
-    if (m) return () => this.#prepare(m)
-    const victim = this.#saver?.victimToSave(this.#want(), tried) ?? null
-    return victim === null ? null : () => this.#saver!.save(victim)
-  }
-
-  /** A placement's native work: save the slot's old cells, then restore a saved prefix (or adopt from slots). */
-  async #prepare(m: Running): Promise<void> {
-    const prep = m.prep!
-    const saver = this.#saver!
-    if (prep.restore) saver.ram.pin(prep.restore.state)
-    try {
-      if (prep.save) await saver.save(m.slot)
-      if (m.left) return
-      if (prep.restore && (await saver.restore(m.slot, prep.restore, prep.keep, () => m.left))) {
-        m.cachedTokens = prep.keep
-        this.#stats.cachedTokens += prep.keep
-        return
-      }
-      if (m.left || m.waitFor) return // a wait adopts its cells once the prefix is ready
-      m.cachedTokens = adoptPrefix(this.#kv, m.slot, m.prompt, this.#opts.promptCache, m.media)
-      this.#counted(m)
-    } finally {
-      if (prep.restore) saver.ram.unpin(prep.restore.state)
-      m.prep = null
-    }
-  }
-
-  /** Counts `m`'s reused tokens once they are known, and a RAM-cache miss when RAM could not have added any. */
-  #counted(m: Running): void {
-    this.#stats.cachedTokens += m.cachedTokens
-    if (this.#saver && m.cachedTokens < m.prompt.length - 1) this.#saver.ram.miss()
-  }
-
-  // ---- admission and the prompt cache ----
-
+  /** Places queued requests into idle slots, after the cleanups of sequences that left. */
   #admit(): void {
     this.#runCleanups()
-    while (this.#queue.length > 0) {
-      const idle = this.#kv.idleSlots()
-      if (idle.length === 0) break
-      const head = this.#queue[0]!
-      let placed: boolean
-      try {
-        placed = this.#place(head, idle)
-      } catch (err) {
-        // a request the native side refuses ends with its error; it must not block the queue
-        this.#queue.shift()
-        head.seq.finish('error', { cachedTokens: 0, queuedMs: 0, admittedAt: performance.now(), firstTokenAt: 0 }, toHearthError(err))
-        continue
-      }
-      if (!placed) break // first come, first served: the head waits for KV space
-      this.#queue.shift()
-      // a placement with native work to do is prepared before the next is placed, which then sees its cells
-      if (this.#active.at(-1)?.prep) break
-    }
-  }
-
-  /** Cells `prompt` needs promised beyond what busy slots already hold, and its reuse. */
-  #need(prompt: Int32Array, budget: number, media: readonly MediaSpan[] | undefined): { cells: number; reuse: Reuse<Running, NativeSeqState> } {
-    const reuse = planReuse(this.#kv, this.#active, prompt, this.#opts.promptCache, media, this.#saver?.ram)
-    return { cells: cellsNeeded(this.#kv, reuse, prompt, budget), reuse }
-  }
-
-  #place(q: Queued, idle: number[]): boolean {
-    const { seq, budget } = q
-    const prompt = seq.prompt
-    const { cells, reuse } = this.#need(prompt, budget, q.media)
-    if (!this.#kv.canReserve(cells)) return false
-    const target = pickSlot(this.#kv, idle, prompt, this.#opts.promptCache)
-    // first, as it may throw: nothing has changed yet
-    const p = seq.params
-    const penalized = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0
-    // media positions hold pseudo-tokens, which are no vocabulary ids: the penalties see the text only
-    const penaltyTokens = penalized ? (q.media ? prompt.filter((t) => t >= 0) : prompt) : undefined
-    this.#ctx.setSampler(target, toNativeSampler(p, this.#eogArray, seq.seed, q.chat), penaltyTokens)
-    const m = new Running(seq, target, this.#kv, budget, q.at, q.media)
-    this.#kv.acquire(target, prompt.length - reuse.length + budget)
-    this.#active.push(m)
-    this.#stats.promptTokens += prompt.length
-    if (reuse.waitFor) {
-      m.waitFor = reuse.waitFor
-      m.waitUpTo = reuse.length
-    }
-    // the target's own cells survive as far as they are the prefix it reuses; what would be cut is saved first
-    const own = Math.min(commonPrefix(this.#kv.tokens(target), prompt), reuse.length)
-    const keepsOwn = !reuse.waitFor && !reuse.ram && (reuse.fromSlot === target || own >= reuse.length)
-    const save = this.#saver?.worthSaving(target, keepsOwn ? own : 0) ?? false
-    if (save || reuse.ram) {
-      m.prep = { save, restore: reuse.ram, keep: reuse.length }
-    } else if (!reuse.waitFor) {
-      m.cachedTokens = adoptPrefix(this.#kv, target, prompt, this.#opts.promptCache, q.media)
-      this.#counted(m)
-    }
-    return true
-  }
-
-  /**
-   * How many queued requests cannot be admitted at the next step boundary (first come, first served: the first
-   * that does not fit blocks the rest), and whether a slot would be free for the last of them.
-   */
-  #stillWaiting(): { count: number; slotFree: boolean } {
-    let free = this.#kv.idleSlots().length
-    let promised = this.#kv.heldByBusy() + this.#kv.reserved
-    for (let i = 0; i < this.#queue.length; i++) {
-      const q = this.#queue[i]!
-      const cells = this.#need(q.seq.prompt, q.budget, q.media).cells
-      const fits = this.#kv.layout === 'per-seq' ? cells <= this.#kv.slotCells : promised + cells <= this.#opts.nCtx
-      if (free === 0 || !fits) return { count: this.#queue.length - i, slotFree: free > 0 }
-      free--
-      promised += cells
-    }
-    return { count: 0, slotFree: free > 0 }
-  }
-
-  // waiting sequences whose prefix is ready (or whose source went away) take the shared cells now
-  #resolveWaits(): void {
-    for (const m of this.#active) {
-      const w = m.waitFor
-      if (!w || m.prep) continue
-      if (!w.left && w.prefilling && w.booked < m.waitUpTo) continue
-      m.waitFor = null
-      m.cachedTokens = adoptPrefix(this.#kv, m.slot, m.prompt, this.#opts.promptCache, m.media)
-      this.#counted(m)
-    }
+    this.#admission.admit()
   }
 
   // ---- a settled step ----
@@ -594,9 +460,9 @@ export class Scheduler {
   // ---- leaving ----
 
   #cancel(seq: Sequence): void {
-    const q = this.#queue.findIndex((x) => x.seq === seq)
+    const q = this.#admission.queue.findIndex((x) => x.seq === seq)
     if (q !== -1) {
-      const [queued] = this.#queue.splice(q, 1)
+      const [queued] = this.#admission.queue.splice(q, 1)
       const now = performance.now()
       seq.finish('cancelled', { cachedTokens: 0, queuedMs: now - queued!.at, admittedAt: now, firstTokenAt: 0 })
       return
