@@ -7,6 +7,8 @@ import { defaultLlamaServer, resultsDir, tinyModelPath } from './paths.js'
 export interface ScenarioOptions {
   quick: boolean
   rounds: number
+  /** --rounds was given (a long scenario may default to fewer rounds) */
+  roundsGiven: boolean
   /** measured requests per server and round, where a scenario repeats requests */
   reps: number | null
   threads: number
@@ -75,6 +77,7 @@ export function parseScenarioOptions(argv: string[] = process.argv.slice(2)): Sc
   return {
     quick: values.quick,
     rounds: positive('rounds', values.rounds) ?? 2,
+    roundsGiven: values.rounds !== undefined,
     reps: positive('reps', values.reps),
     threads: positive('threads', values.threads) ?? availableParallelism(),
     model: values.model ?? null,

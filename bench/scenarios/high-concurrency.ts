@@ -16,12 +16,14 @@ const SCENARIO = 'high-concurrency'
 const startedAt = Date.now()
 const own = parseArgs({ args: process.argv.slice(2), options: { 'unified-levels': { type: 'string' } }, strict: false }).values
 const argv = process.argv.slice(2).filter((a, i, all) => a !== '--unified-levels' && all[i - 1] !== '--unified-levels')
-const o = parseScenarioOptions(argv)
+const parsed = parseScenarioOptions(argv)
+// minutes per round on two cores: one round unless --rounds says otherwise
+const o = { ...parsed, rounds: parsed.roundsGiven ? parsed.rounds : 1 }
 const modelPath = await resolveBenchModel(o)
 const { info: model, prompts } = inspectModel(modelPath)
 // 128 streams prefill 64k prompt tokens (about 8 minutes per server on two cores): `npm run bench:scale` adds it
 const levels = o.levels ?? (o.quick ? [16] : [16, 64])
-const unifiedLevels = typeof own['unified-levels'] === 'string' ? own['unified-levels'].split(',').filter(Boolean).map(Number) : o.quick ? [] : [64]
+const unifiedLevels = typeof own['unified-levels'] === 'string' ? own['unified-levels'].split(',').filter(Boolean).map(Number) : o.quick ? [] : [16]
 const promptTokens = o.promptTokens ?? 512
 const genTokens = o.genTokens ?? 32
 const ctxPerSeq = Math.ceil((promptTokens + genTokens + 16) / 256) * 256

@@ -17,7 +17,9 @@ import { expectTokens, firstTokenAt, streamRequest } from '../harness/stream-cli
 
 const SCENARIO = 'multi-turn'
 const startedAt = Date.now()
-const o = parseScenarioOptions()
+const parsed = parseScenarioOptions()
+// minutes per round on two cores: one round unless --rounds says otherwise
+const o = { ...parsed, rounds: parsed.roundsGiven ? parsed.rounds : 1 }
 const modelPath = await resolveBenchModel(o)
 const { info: model, prompts } = inspectModel(modelPath)
 const users = o.levels?.[0] ?? (o.quick ? 8 : 16)
