@@ -21,6 +21,8 @@ export interface ServerSettings {
   batch: number
   ubatch: number
   promptCache: boolean
+  /** a vision projector (mmproj GGUF) loaded with the model, on both servers */
+  mmproj?: string
 }
 
 export interface RunningServer {
@@ -71,6 +73,7 @@ function hearthArgs(s: ServerSettings, cli = hearthCli): string[] {
     '--threads', String(s.threads), '--parallel', String(s.parallel), '--ctx', String(s.ctxPerSeq),
     '--kv-size', String(s.kvSize), '--batch', String(s.batch), '--max-queue', '4096', '--quiet', '--responses-db', ':memory:',
     ...(s.promptCache ? [] : ['--no-prompt-cache']),
+    ...(s.mmproj ? ['--mmproj', s.mmproj] : []),
   ]
 }
 
@@ -84,6 +87,8 @@ function llamaArgs(s: ServerSettings, port: number): string[] {
     // --fit would be free to change unset parameters; everything that matters is set, keep it that way
     '--fit', 'off', '--no-webui',
     ...(s.promptCache ? [] : ['--no-cache-prompt', '--cache-ram', '0']),
+    // its encoder runs on the same -t threads as hearth's (--threads); a CPU build has nothing to offload
+    ...(s.mmproj ? ['--mmproj', s.mmproj] : []),
   ]
 }
 
