@@ -9,7 +9,9 @@
 import { randomInt } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { readGGUFMetadata } from '../gguf-reader.js'
 import { ensureProjector } from '../make-projector.js'
+import { SIGLIP_SHAPE } from '../projector-model.js'
 import { inspectModel } from '../harness/model-info.js'
 import { parseScenarioOptions, resolveBenchModel } from '../harness/options.js'
 import { repoRoot } from '../harness/paths.js'
@@ -27,6 +29,11 @@ const o = parseScenarioOptions()
 const modelPath = await resolveBenchModel(o)
 const projectorPath = await ensureProjector()
 const { info: model } = inspectModel(modelPath)
+const meta = readGGUFMetadata(modelPath)
+const width = Number(meta.get(`${String(meta.get('general.architecture'))}.embedding_length`))
+if (width !== SIGLIP_SHAPE.textHidden) {
+  throw new Error(`the image scenario's projector feeds ${SIGLIP_SHAPE.textHidden}-wide text models (the qwen2.5-0.5b shape); ${model.file} is ${width} wide`)
+}
 const imagePath = join(repoRoot, 'deps', 'llama.cpp', 'tools', 'mtmd', 'test-1.jpeg')
 const imageBytes = readFileSync(imagePath)
 const imageUrl = `data:image/jpeg;base64,${imageBytes.toString('base64')}`
@@ -248,7 +255,8 @@ const result = buildResult({
       `chat request(s) with the image are sent at once (${imageGen} tokens each); the text streams are hung up on once every image is answered`,
     'the window: first image request sent -> last image\'s first token; gaps: between consecutive text chunks of one stream, ' +
       'counted when they overlap the window, pooled over the streams; text tok/s: text chunks that arrived in the window / its length',
-    `mean image prompt tokens: hearth ${mean(imagePromptTokens.hearth).toFixed(1)}, llama-server ${mean(imagePromptTokens['llama-server']).toFixed(1)}`,
+    `mean image prompt tokens: hearth ${mean(imagePromptTokens.hearth).toFixed(1)}, llama-server ${mean(imagePromptTokens['llama-server']).toFixed(1)} ` +
+      '(hearth joins content parts with a newline also next to an image, llama-server adds none there: one token)',
   ],
   startedAt,
 })
