@@ -39,6 +39,8 @@ const imageBytes = readFileSync(imagePath)
 const imageUrl = `data:image/jpeg;base64,${imageBytes.toString('base64')}`
 
 const streams = o.levels?.[0] ?? 4
+// an image costs each server tens of seconds on two cores: --quick runs one round unless --rounds says otherwise
+const rounds = o.quick && !process.argv.includes('--rounds') ? 1 : o.rounds
 const imagesUnderLoad = o.quick ? 1 : 2
 const ttftReps = o.reps ?? (o.quick ? 1 : 2)
 /** tokens each image request generates: its first one is what is timed */
@@ -198,8 +200,8 @@ function turnError(turn: Turn, err: unknown): Error {
 
 // Both servers side by side per round, as session.ts's interleave, but with the order swapped every round as well
 // as every repetition: with one batch under load per round, interleave would always start with hearth.
-for (let round = 0; round < o.rounds; round++) {
-  log(SCENARIO, `round ${round + 1}/${o.rounds}: starting both servers`)
+for (let round = 0; round < rounds; round++) {
+  log(SCENARIO, `round ${round + 1}/${rounds}: starting both servers`)
   const turns: Turn[] = []
   const run = async (turn: Turn, what: (t: Turn) => Promise<void>) => {
     try {
@@ -239,10 +241,10 @@ const result = buildResult({
   model,
   settings: {
     ...settings, model: model.file, mmproj: 'siglip-so400m-shaped, 729 embeddings per image, F16', image: 'test-1.jpeg',
-    streams, imagesUnderLoad, ttftReps, textPrompt: 'a number + 24 words of English', imageGen, rounds: o.rounds, flashAttention: 'auto',
+    streams, imagesUnderLoad, ttftReps, textPrompt: 'a number + 24 words of English', imageGen, rounds: rounds, flashAttention: 'auto',
   },
   serverCommands: serverCommandLines(settings),
-  aggregation: `best of ${o.rounds} rounds per server (${ttftReps} lone image request(s) and one batch under load per round), ` +
+  aggregation: `best of ${rounds} rounds per server (${ttftReps} lone image request(s) and one batch under load per round), ` +
     'both servers running, requests alternating, order swapped every round, fresh processes per round',
   metricInfo,
   samples,
