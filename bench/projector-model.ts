@@ -58,7 +58,8 @@ export const TINY_PROJECTOR_SHAPE: ProjectorShape = {
 }
 
 export function embeddingsPerImage(shape: ProjectorShape): number {
-  return (shape.imageSize / shape.patchSize) ** 2
+  // the patch convolution drops a remainder, as SigLIP's 384 px / 14 px patches (27 x 27) do
+  return Math.floor(shape.imageSize / shape.patchSize) ** 2
 }
 
 /** Every tensor with its ggml shape (ne[0] first) and how it is filled. */

@@ -11,10 +11,11 @@ import { parseArgs } from 'node:util'
 import { PASSED_ON_OPTIONS, resolveBenchModel } from './harness/options.js'
 import { buildLlamaServerScript, distBench, repoRoot, resultsDir } from './harness/paths.js'
 import { latestMarkdown } from './harness/report.js'
+import { ensureProjector } from './make-projector.js'
 import type { ScenarioResult } from './harness/result.js'
 
-/** In the order they run; http-overhead serves the built-in tiny model, the rest the benchmark model. */
-const SCENARIOS = ['single-stream', 'prompt-processing', 'concurrency', 'shared-prefix', 'http-overhead', 'high-concurrency', 'multi-turn'] as const
+/** In the order they run; http-overhead serves the built-in tiny model, the rest the benchmark model (images with its projector). */
+const SCENARIOS = ['single-stream', 'prompt-processing', 'concurrency', 'shared-prefix', 'http-overhead', 'high-concurrency', 'multi-turn', 'images'] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const log = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)} run-all] ${msg}\n`)
@@ -90,8 +91,10 @@ const needsBenchModel = selected.some((s) => s !== 'http-overhead')
 const benchModel = needsBenchModel
   ? await resolveBenchModel({ model: values.model ?? null, modelShape: values['model-shape'], modelType: values['model-type'] })
   : null
+// made here rather than inside the scenario so that a failure to write it shows before any scenario runs
+const projector = selected.includes('images') ? await ensureProjector() : null
 const llamaServer = values['llama-server'] ?? (await ensureLlamaServer())
-log(`benchmark model ${benchModel ?? '(none needed)'}, peer ${llamaServer}`)
+log(`benchmark model ${benchModel ?? '(none needed)'}${projector ? `, projector ${projector}` : ''}, peer ${llamaServer}`)
 
 const common = [
   '--llama-server', llamaServer, '--out', resultsDir,

@@ -28,6 +28,8 @@ export interface ServerSettings {
    * its own -b/-ub), hearth with its automatic layout and RAM cache.
    */
   layout?: 'unified' | 'defaults'
+  /** a vision projector (mmproj GGUF) loaded with the model, on both servers */
+  mmproj?: string
 }
 
 export interface RunningServer {
@@ -79,6 +81,7 @@ function hearthArgs(s: ServerSettings, cli = hearthCli): string[] {
     '--kv-size', String(s.kvSize), '--max-queue', '4096', '--quiet', '--responses-db', ':memory:',
     ...(s.promptCache ? [] : ['--no-prompt-cache']),
     ...((s.layout ?? 'unified') === 'unified' ? ['--kv-layout', 'unified', '--batch', String(s.batch)] : []),
+    ...(s.mmproj ? ['--mmproj', s.mmproj] : []),
   ]
 }
 
@@ -94,6 +97,8 @@ function llamaArgs(s: ServerSettings, port: number): string[] {
     // --fit would be free to change unset parameters; everything that matters is set, keep it that way
     '--fit', 'off', '--no-webui',
     ...(s.promptCache ? [] : ['--no-cache-prompt', '--cache-ram', '0']),
+    // its encoder runs on the same -t threads as hearth's (--threads); a CPU build has nothing to offload
+    ...(s.mmproj ? ['--mmproj', s.mmproj] : []),
   ]
 }
 

@@ -34,24 +34,33 @@ export function keepAliveAgent(): Agent {
   return new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 })
 }
 
-/** POSTs `body` with stream: true and include_usage, and resolves once [DONE] arrives. */
-export async function streamRequest(agent: Agent, baseUrl: string, path: string, body: Record<string, unknown>): Promise<StreamOutcome> {
+export interface StreamControl {
+  /** called on every chunk that carried text, with the number of such chunks so far */
+  onText?: (count: number) => void
+  /** hangs up: the request resolves with what arrived until then (no usage, no finish) */
+  stop?: AbortSignal
+}
+
+/** POSTs `body` with stream: true and include_usage, and resolves once [DONE] arrives (or `control.stop` fires). */
+export async function streamRequest(
+  agent: Agent, baseUrl: string, path: string, body: Record<string, unknown>, control: StreamControl = {},
+): Promise<StreamOutcome> {
   const payload = Buffer.from(JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }))
   try {
-    return await attempt(agent, new URL(path, baseUrl), payload)
+    return await attempt(agent, new URL(path, baseUrl), payload, control)
   } catch (err) {
     // llama-server (cpp-httplib) closes a keep-alive connection whose request outlived its 5 s keep-alive
     // timeout, and the close can land just after the agent handed the socket to the next request. That
     // request never reached the server, so sending it again is safe: on a new connection of its own, since
     // every other idle socket in the pool may have been closed the same way.
-    if (err instanceof StaleSocketError) return attempt(false, new URL(path, baseUrl), payload)
+    if (err instanceof StaleSocketError) return attempt(false, new URL(path, baseUrl), payload, control)
     throw err
   }
 }
 
 class StaleSocketError extends Error {}
 
-function attempt(agent: Agent | false, url: URL, payload: Buffer): Promise<StreamOutcome> {
+function attempt(agent: Agent | false, url: URL, payload: Buffer, control: StreamControl): Promise<StreamOutcome> {
   const path = url.pathname
   return new Promise((resolve, reject) => {
     const out: StreamOutcome = {
@@ -93,6 +102,7 @@ function attempt(agent: Agent | false, url: URL, payload: Buffer): Promise<Strea
               if (text) {
                 out.tokenTimes.push(now)
                 out.text += text
+                control.onText?.(out.tokenTimes.length)
               }
               if (choice?.finish_reason) {
                 out.finishReason = choice.finish_reason
@@ -119,6 +129,18 @@ function attempt(agent: Agent | false, url: URL, payload: Buffer): Promise<Strea
     function fail(err: Error): void {
       req.destroy()
       reject(err)
+    }
+    if (control.stop) {
+      const stop = control.stop
+      const hangUp = () => {
+        if (done) return
+        done = true
+        out.endAt = performance.now()
+        req.destroy()
+        resolve(out)
+      }
+      if (stop.aborted) return hangUp()
+      stop.addEventListener('abort', hangUp, { once: true })
     }
     let responded = false
     req.on('response', () => (responded = true))
