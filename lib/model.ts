@@ -56,7 +56,8 @@ export interface ModelOptions {
   cacheRamBytes?: number
   /** the memory budget the RAM prompt cache takes its bytes from; default MemoryBudget.fromMachine() */
   memoryBudget?: MemoryBudget
-  /** tokens per decode step (prompt chunks + next tokens); default 512 */
+  /** tokens per decode step (prompt chunks + next tokens); default 2048, as llama-server's: prompts waiting beside
+   * many streams are computed in a quarter of the steps, each of which also decodes every stream (bench scenario 6) */
   batchSize?: number
   /** physical batch for llama.cpp; default min(batchSize, 512) */
   ubatchSize?: number
@@ -106,7 +107,7 @@ export function planContext(nCtxTrain: number, options: ModelOptions): ContextPl
   const kvSize = options.kvSize ?? (layout === 'per-seq' ? contextSize * parallel : Math.max(contextSize, Math.min(contextSize * parallel, 16384)))
   if (kvSize < contextSize) throw invalidParam('kvSize', 'kvSize must be at least contextSize')
   checkKvCache(options)
-  const batchSize = options.batchSize ?? 512
+  const batchSize = options.batchSize ?? 2048
   return { contextSize, parallel, kvSize, batchSize, ubatchSize: options.ubatchSize ?? Math.min(batchSize, 512), layout }
 }
 

@@ -39,7 +39,7 @@ Options (environment variable in brackets):
   --parallel N         sequences decoded together; default 8                 [HEARTH_PARALLEL]
   --kv-size N          KV cache cells in all; default ctx x parallel, at most
                        16384 when unified                                     [HEARTH_KV_SIZE]
-${KV_FLAGS_USAGE}  --batch N            tokens per decode step; default 512                    [HEARTH_BATCH]
+${KV_FLAGS_USAGE}  --batch N            tokens per decode step; default 2048                   [HEARTH_BATCH]
   --threads N          CPU threads; default all CPUs                          [HEARTH_THREADS]
   --gpu-layers N       layers offloaded in a GPU build; default all           [HEARTH_GPU_LAYERS]
   --max-queue N        requests that may wait for a slot; default 64         [HEARTH_MAX_QUEUE]
