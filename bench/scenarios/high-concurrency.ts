@@ -22,7 +22,7 @@ const o = { ...parsed, rounds: parsed.roundsGiven ? parsed.rounds : 1 }
 const modelPath = await resolveBenchModel(o)
 const { info: model, prompts } = inspectModel(modelPath)
 // 128 streams prefill 64k prompt tokens (about 8 minutes per server on two cores): `npm run bench:scale` adds it
-const levels = o.levels ?? (o.quick ? [16] : [16, 64])
+const levels = o.levels ?? (o.quick ? [4] : [16, 64])
 const unifiedLevels = typeof own['unified-levels'] === 'string' ? own['unified-levels'].split(',').filter(Boolean).map(Number) : o.quick ? [] : [16]
 const promptTokens = o.promptTokens ?? 512
 const genTokens = o.genTokens ?? 32

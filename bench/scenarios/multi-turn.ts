@@ -22,8 +22,9 @@ const parsed = parseScenarioOptions()
 const o = { ...parsed, rounds: parsed.roundsGiven ? parsed.rounds : 1 }
 const modelPath = await resolveBenchModel(o)
 const { info: model, prompts } = inspectModel(modelPath)
-const users = o.levels?.[0] ?? (o.quick ? 8 : 16)
-const turns = o.quick ? 3 : 6
+// quick: still more users than slots, so turns find their history saved to RAM
+const users = o.levels?.[0] ?? (o.quick ? 6 : 16)
+const turns = o.quick ? 2 : 6
 const genTokens = o.genTokens ?? (o.quick ? 32 : 64)
 /** characters of user text per turn: about 150 tokens of the benchmark models' vocabulary */
 const userChars = o.promptTokens ? o.promptTokens * 3.5 : 520
