@@ -202,6 +202,37 @@ struct step_job : context_job {
     }
 };
 
+// A sequence's cells as llama.cpp's per-sequence state bytes, into `out`; false with `error` when it cannot.
+static bool read_seq_state(llama_context * ctx, int32_t seq, std::vector<uint8_t> & out, std::string & error) {
+    log_take_errors();
+    const size_t size = llama_state_seq_get_size_ext(ctx, seq, 0);
+    if (size == 0) {
+        error = "llama_state_seq_get_size failed for sequence " + std::to_string(seq) + ": " + log_take_errors();
+        return false;
+    }
+    out.resize(size);
+    const size_t n = llama_state_seq_get_data_ext(ctx, out.data(), size, seq, 0);
+    if (n != size) {
+        error = "llama_state_seq_get_data wrote " + std::to_string(n) + " of " + std::to_string(size) + " bytes: " + log_take_errors();
+        return false;
+    }
+    return true;
+}
+
+// Replaces sequence `seq`'s cells with saved state bytes and keeps positions [0, keep) (all when keep < 0). On
+// failure the sequence is left empty, not half written.
+static bool write_seq_state(llama_context * ctx, int32_t seq, const uint8_t * data, size_t size, int32_t keep, std::string & error) {
+    log_take_errors();
+    llama_memory_t mem = llama_get_memory(ctx);
+    if (llama_state_seq_set_data_ext(ctx, data, size, seq, 0) == 0) {
+        llama_memory_seq_rm(mem, seq, -1, -1);
+        error = "llama_state_seq_set_data failed for sequence " + std::to_string(seq) + ": " + log_take_errors();
+        return false;
+    }
+    if (keep >= 0) llama_memory_seq_rm(mem, seq, keep, -1);
+    return true;
+}
+
 // seqSave(): the sequence's cells copied into bytes the SeqState will own
 struct save_job : context_job {
     int32_t                              seq;
@@ -215,19 +246,8 @@ struct save_job : context_job {
     }
 
     void save() {
-        log_take_errors();
-        const size_t size = llama_state_seq_get_size_ext(c->ctx, seq, 0);
-        if (size == 0) {
-            error = "llama_state_seq_get_size failed: " + log_take_errors();
-            return;
-        }
-        auto out = std::make_shared<std::vector<uint8_t>>(size);
-        const size_t n = llama_state_seq_get_data_ext(c->ctx, out->data(), size, seq, 0);
-        if (n != size) {
-            error = "llama_state_seq_get_data wrote " + std::to_string(n) + " of " + std::to_string(size) + " bytes: " + log_take_errors();
-            return;
-        }
-        bytes = std::move(out);
+        auto out = std::make_shared<std::vector<uint8_t>>();
+        if (read_seq_state(c->ctx, seq, *out, error)) bytes = std::move(out);
     }
 
     void settle(Napi::Env env) override {
@@ -257,17 +277,8 @@ struct restore_job : context_job {
     }
 
     void restore() {
-        log_take_errors();
-        llama_memory_t mem = llama_get_memory(c->ctx);
-        const size_t n = llama_state_seq_set_data_ext(c->ctx, bytes->data(), bytes->size(), seq, 0);
-        if (n == 0) {
-            // llama.cpp has dropped the sequence's cells: it is empty, not half restored
-            llama_memory_seq_rm(mem, seq, -1, -1);
-            error = "llama_state_seq_set_data failed: " + log_take_errors();
-            return;
-        }
-        if (keep >= 0) llama_memory_seq_rm(mem, seq, keep, -1);
-        n_pos = llama_memory_seq_pos_max(mem, seq) + 1;
+        if (!write_seq_state(c->ctx, seq, bytes->data(), bytes->size(), keep, error)) return;
+        n_pos = llama_memory_seq_pos_max(llama_get_memory(c->ctx), seq) + 1;
     }
 
     void settle(Napi::Env env) override {
@@ -536,23 +547,11 @@ Napi::Value Context::seq_copy(const Napi::CallbackInfo & info) {
 // by stale data. Copying the source's used cells through the per-sequence state instead is immediate and moves
 // only what the sequence holds (twice: out to the scratch buffer, into dst); measured in DEVELOPERS.md.
 bool Context::copy_across_streams(int32_t src, int32_t dst, int32_t n, std::string & error) {
-    llama_memory_t mem = llama_get_memory(ctx);
-    log_take_errors();
-    const size_t size = llama_state_seq_get_size_ext(ctx, src, 0);
-    copy_scratch.resize(size);
-    if (size == 0 || llama_state_seq_get_data_ext(ctx, copy_scratch.data(), size, src, 0) != size) {
-        error = "copying sequence " + std::to_string(src) + " failed: " + log_take_errors();
-        return false;
-    }
-    if (llama_state_seq_set_data_ext(ctx, copy_scratch.data(), size, dst, 0) == 0) {
-        llama_memory_seq_rm(mem, dst, -1, -1);
-        error = "copying into sequence " + std::to_string(dst) + " failed: " + log_take_errors();
-        return false;
-    }
-    if (n >= 0) llama_memory_seq_rm(mem, dst, n, -1);
+    const bool ok = read_seq_state(ctx, src, copy_scratch, error) &&
+                    write_seq_state(ctx, dst, copy_scratch.data(), copy_scratch.size(), n, error);
     // a large scratch buffer is not kept between copies
     if (copy_scratch.capacity() > (64u << 20)) std::vector<uint8_t>().swap(copy_scratch);
-    return true;
+    return ok;
 }
 
 // seqRange(seq) -> [minPos, maxPos], [-1, -1] when the sequence is empty
